@@ -1,0 +1,73 @@
+# Every target sets up what it needs: a fresh clone can run any of them first.
+# The two commands to know: `make demo` and `make test`; `make lab` for learners.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.gutcourse-setup
+# Jupyter and IPython write their settings here, never into $$HOME.
+JUPYTER_HOME := $(CURDIR)/.jupyter
+export JUPYTER_DATA_DIR := $(JUPYTER_HOME)/data
+export JUPYTER_RUNTIME_DIR := $(JUPYTER_HOME)/runtime
+export IPYTHONDIR := $(JUPYTER_HOME)/ipython
+export MPLCONFIGDIR := $(JUPYTER_HOME)/matplotlib
+# nbgrader's gradebook runs `alembic` as a subprocess: the venv's bin must be on PATH.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+LAB_PORT ?= 8888
+WORKERS ?= 2
+
+.PHONY: setup lab demo test release clean lock browser help
+
+help:
+	@echo "make demo     the instructor chain on a simulated class (release, submit, grade, report)"
+	@echo "make test     the whole test suite (installs what it needs)"
+	@echo "make lab      a learner workspace in JupyterLab on 127.0.0.1:$(LAB_PORT)"
+	@echo "make release  generate the student versions of every assignment"
+	@echo "make setup    create .venv and install the pinned environment (idempotent)"
+	@echo "make lock     refresh constraints.txt from the newest allowed versions"
+	@echo "make clean    remove generated course folders, caches and the venv"
+
+setup: $(STAMP)
+
+# Reinstall only when the dependencies or their pins change.
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	@touch $(STAMP)
+
+release: setup
+	JUPYTER_CONFIG_DIR=$(JUPYTER_HOME)/instructor $(VENV)/bin/gutcourse release
+
+demo: setup
+	JUPYTER_CONFIG_DIR=$(JUPYTER_HOME)/instructor $(VENV)/bin/gutcourse demo
+
+lab: release
+	$(VENV)/bin/gutcourse workspace workspace --jupyter-config $(JUPYTER_HOME)/learner
+	JUPYTER_CONFIG_DIR=$(JUPYTER_HOME)/learner $(VENV)/bin/jupyter lab \
+	  --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --ServerApp.root_dir=$(CURDIR)/workspace
+
+# Debian's chromium for the browser tests; installed when we are root and it is missing.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "could not install chromium: browser tests will skip"; \
+	else echo "chromium not found and not root: browser tests will skip"; fi
+
+test: setup browser
+	$(PY) -m pytest -n $(WORKERS) --dist loadgroup
+
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
+	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^gutcourse' > constraints.txt
+	rm -rf .lock-venv
+	@echo "constraints.txt refreshed: run make test, then commit it"
+
+clean:
+	rm -rf coursework/release coursework/submitted coursework/autograded coursework/feedback \
+	  coursework/reports coursework/gradebook.db* artifacts .pytest_cache .jupyter $(VENV)
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

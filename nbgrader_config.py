@@ -1,0 +1,37 @@
+"""nbgrader configuration for the gut immunity course module.
+
+nbgrader reads this file when it is started from the repository root;
+the `gutcourse` command loads it explicitly, so both see the same settings.
+Paths are absolute so the file works from any working directory.
+"""
+
+import os
+
+_here = os.path.dirname(os.path.abspath(__file__))
+_course_root = os.environ.get("GUTCOURSE_COURSE_ROOT", os.path.join(_here, "coursework"))
+
+c = get_config()  # noqa: F821  (provided by traitlets when this file is loaded)
+
+c.CourseDirectory.course_id = "gut-immunity"
+c.CourseDirectory.root = _course_root
+# SQLite beside the course folders by default; `gutcourse grade --db URL` takes any SQLAlchemy URL.
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(_course_root, "gradebook.db")
+
+c.IncludeHeaderFooter.header = os.path.join(_course_root, "source", "header.ipynb")
+
+# Seconds one cell may run while autograding before its kernel is interrupted.
+# The course's notebooks run in seconds; this bounds an infinite loop, not real work.
+c.Execute.timeout = 60
+c.Execute.interrupt_on_timeout = True
+# Keep feedback and the gradebook small when a submission floods its output.
+c.LimitOutput.max_lines = 200
+c.LimitOutput.max_traceback = 50
+
+# Feedback must not show hidden tests: neither their source nor the traceback lines
+# that quote it.  The preprocessor lives in the package so it is tested.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "gutcourse.grading.feedback.HideHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+

@@ -1,0 +1,10 @@
+"""gutcourse: a graded course module on gut immunity, intestinal permeability,
+inflammation markers and gut microbiome diversity.
+
+Public modules: ``gutcourse.data`` (datasets), ``gutcourse.simulate`` (their
+generators), ``gutcourse.plotting``, ``gutcourse.widgets``, ``gutcourse.checks``
+(comparisons for test cells) and ``gutcourse.grading`` (instructor tooling).
+Nothing here holds the answer to a graded exercise.
+"""
+
+__version__ = "0.1.0"

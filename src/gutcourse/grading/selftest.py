@@ -1,0 +1,292 @@
+"""Tests of the tests: what every assignment must satisfy before it is released.
+
+:func:`lint_notebook` checks a source notebook's structure without running it.
+:func:`verify_assignment` releases the assignment into a throwaway course,
+autogrades the solution, the blank release and every misconception in the
+bank, and returns the problems it found (an empty list means all is well):
+
+- the solution earns every autograded point and raises no error anywhere;
+- the blank release earns zero, and no locked non-test cell raises an error;
+- each misconception loses exactly its points, in exactly its cells, with its message.
+
+The module's test suite runs this for every folder under ``coursework/source/``,
+so adding an assignment folder is enough for it to be covered.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from ._course import course_root, load_config
+from ._notebooks import (error_messages, fill_answers, grade_id, is_answer, is_autograded_answer,
+                         is_test, nbgrader_meta, question_of)
+from .autograde import autograde, submit
+from .bank import Misconception, load_bank
+from .release import ReleaseError, release
+
+_DESCRIPTIVE_ID = re.compile(r"^[a-z][a-z0-9_]{3,}$")
+_NBGRADER_DEFAULT_ID = re.compile(r"^cell-[0-9a-f]+$")
+_GRADED_ID = re.compile(r"^q(\d+)_(\d+)_[a-z0-9_]{3,}$")
+_PART = re.compile(r"^##\s+Part\s+(\d+)\b.*\((\d+(?:\.\d+)?) points?\)", re.MULTILINE)
+_QUESTION = re.compile(r"\*\*Question\s+(\d+)\.(\d+)\*\*\s*\((\d+(?:\.\d+)?) points?", re.MULTILINE)
+_TITLE = re.compile(r"^#\s+.*\((\d+(?:\.\d+)?) points?\)", re.MULTILINE)
+_OBJECTIVE_DEF = re.compile(r"\*\*(O\d+)\*\*")
+_STDERR_WRITERS = ("sys.stderr", "warnings.warn", "file=")
+
+
+def _points(cell) -> float:
+    return float(nbgrader_meta(cell).get("points", 0) or 0)
+
+
+def lint_notebook(nb) -> list[str]:
+    """Structural problems of a source notebook (empty list when it is fine)."""
+    problems: list[str] = []
+    ids: dict[str, int] = {}
+    question_points: dict[str, float] = {}
+    part_points: dict[str, float] = {}
+    hidden_in: set[str] = set()
+    tests_in: set[str] = set()
+    objectives_defined: set[str] = set()
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    objectives_defined.update(_OBJECTIVE_DEF.findall(markdown))
+
+    for index, cell in enumerate(nb.cells):
+        where = f"cell {index + 1}"
+        if cell.cell_type == "code" and (cell.get("outputs") or cell.get("execution_count")):
+            problems.append(f"{where}: committed with outputs; clear them")
+        meta = nbgrader_meta(cell)
+        if not meta:
+            continue
+        gid = grade_id(cell)
+        where = f"cell {index + 1} ({gid})"
+        if not gid:
+            problems.append(f"cell {index + 1}: nbgrader cell without a grade id")
+            continue
+        if gid in ids:
+            problems.append(f"{where}: grade id also used by cell {ids[gid] + 1}")
+        ids[gid] = index
+        if _NBGRADER_DEFAULT_ID.match(gid) or not _DESCRIPTIVE_ID.match(gid):
+            problems.append(f"{where}: grade id is not descriptive (lower_snake_case, e.g. q2_1_shannon_tests)")
+        graded = bool(meta.get("grade")) or bool(meta.get("solution"))
+        if not graded:
+            continue
+        m = _GRADED_ID.match(gid)
+        if not m:
+            problems.append(f"{where}: graded cells need an id of the form qPART_QUESTION_what")
+            continue
+        question = f"{m.group(1)}.{m.group(2)}"
+        objective = cell.metadata.get("gutcourse", {}).get("objective")
+        if not objective:
+            problems.append(f"{where}: no learning objective in metadata gutcourse.objective")
+        elif objective not in objectives_defined:
+            problems.append(f"{where}: objective {objective} is not defined in the notebook (**{objective}**)")
+        if meta.get("grade"):
+            question_points[question] = question_points.get(question, 0.0) + _points(cell)
+            part_points[m.group(1)] = part_points.get(m.group(1), 0.0) + _points(cell)
+        if meta.get("grade") and meta.get("solution") and cell.cell_type != "markdown":
+            problems.append(f"{where}: manually graded answers must be markdown cells")
+        if is_autograded_answer(cell) and "### BEGIN SOLUTION" not in cell.source:
+            problems.append(f"{where}: answer cell without ### BEGIN SOLUTION / ### END SOLUTION")
+        if is_test(cell):
+            tests_in.add(question)
+            problems.extend(_lint_test_cell(cell, where))
+            if "### BEGIN HIDDEN TESTS" in cell.source:
+                hidden_in.add(question)
+
+    for question in sorted(tests_in - hidden_in):
+        problems.append(f"question {question}: no hidden tests in any of its test cells")
+
+    declared_q = {f"{p}.{q}": float(pts) for p, q, pts in _QUESTION.findall(markdown)}
+    for question in sorted(set(declared_q) | set(question_points)):
+        if question not in declared_q:
+            problems.append(f"question {question}: graded cells but no '**Question {question}** (N points)' heading")
+        elif abs(declared_q[question] - question_points.get(question, 0.0)) > 1e-9:
+            problems.append(f"question {question}: heading says {declared_q[question]:g} points, "
+                            f"cells add up to {question_points.get(question, 0.0):g}")
+    declared_p = {p: float(pts) for p, pts in _PART.findall(markdown)}
+    for part in sorted(set(declared_p) | set(part_points), key=int):
+        if part not in declared_p:
+            problems.append(f"part {part}: graded cells but no '## Part {part} ... (N points)' heading")
+        elif abs(declared_p[part] - part_points.get(part, 0.0)) > 1e-9:
+            problems.append(f"part {part}: heading says {declared_p[part]:g} points, "
+                            f"cells add up to {part_points.get(part, 0.0):g}")
+    titles = _TITLE.findall(markdown)
+    total = sum(question_points.values())
+    if titles and abs(float(titles[0]) - total) > 1e-9:
+        problems.append(f"title says {float(titles[0]):g} points, cells add up to {total:g}")
+    return problems
+
+
+def _lint_test_cell(cell, where: str) -> list[str]:
+    problems = []
+    try:
+        tree = ast.parse(cell.source)
+    except SyntaxError as err:
+        return [f"{where}: test cell does not parse ({err.msg}, line {err.lineno})"]
+    body = tree.body
+    if not (body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)):
+        problems.append(f"{where}: test cell should open with a docstring saying what it checks")
+    elif len(body) > 1 and isinstance(body[-1], ast.Expr) and not _returns_none(body[-1].value):
+        problems.append(f"{where}: test cell ends with a bare expression (nbgrader reads its value as points)")
+    for writer in _STDERR_WRITERS:
+        if writer in cell.source:
+            problems.append(f"{where}: test cell writes to stderr ({writer}); nbgrader scores that 0")
+    return problems
+
+
+def _returns_none(node) -> bool:
+    """A call known to return None: print and the checks.check_*/fail helpers (nothing is shown)."""
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    if isinstance(func, ast.Name):
+        return func.id == "print"
+    return (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "checks"
+            and (func.attr.startswith("check_") or func.attr == "fail"))
+
+
+@dataclass
+class Verification:
+    assignment: str
+    problems: list[str] = field(default_factory=list)
+    max_points: float = 0.0
+    solution_seconds: float = 0.0
+    results: dict = field(default_factory=dict)
+
+
+def _locked_errors(executed_nb) -> list[str]:
+    errors = []
+    for cell in executed_nb.cells:
+        meta = nbgrader_meta(cell)
+        if cell.cell_type != "code" or is_test(cell) or is_answer(cell):
+            continue
+        if meta.get("locked") or not meta:
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error":
+                    errors.append(f"{grade_id(cell) or 'an ungraded cell'}: {out.get('ename')}: {out.get('evalue')}")
+    return errors
+
+
+def _stderr_tests(executed_nb) -> list[str]:
+    return [grade_id(c) for c in executed_nb.cells if is_test(c)
+            and any(o.get("output_type") == "stream" and o.get("name") == "stderr" for o in c.get("outputs", []))]
+
+
+def _all_errors(executed_nb) -> list[str]:
+    return [f"{grade_id(c) or 'cell'}: {o.get('ename')}: {o.get('evalue')}"
+            for c in executed_nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+def verify_assignment(assignment: str, source_root: str | Path | None = None,
+                      bank: list[Misconception] | None = None, workdir: str | Path | None = None) -> Verification:
+    """Release ``assignment`` in a throwaway course and check solution, blank and misconceptions.
+
+    ``source_root`` is the course folder holding ``source/<assignment>`` (the real
+    course by default); ``bank`` defaults to the assignment's misconception bank.
+    """
+    source_root = Path(source_root) if source_root else course_root(load_config())
+    report = Verification(assignment)
+    source_path = source_root / "source" / assignment / f"{assignment}.ipynb"
+    source_nb = nbformat.read(str(source_path), as_version=4)
+    report.problems.extend(f"lint: {p}" for p in lint_notebook(source_nb))
+    bank = load_bank(assignment) if bank is None else bank
+
+    tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix=f"verify-{assignment}-"))
+    course = tmp / "course"
+    (course / "source").mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source_root / "source" / assignment, course / "source" / assignment, dirs_exist_ok=True)
+    header = source_root / "source" / "header.ipynb"
+    if header.is_file():
+        shutil.copy(header, course / "source" / "header.ipynb")
+    config = load_config(course_root=course)
+    try:
+        release(config, [assignment])
+    except ReleaseError as err:
+        report.problems.append(f"release: {err}")
+        return report
+    released = nbformat.read(str(course / "release" / assignment / f"{assignment}.ipynb"), as_version=4)
+    points = {grade_id(c): _points(c) for c in released.cells if is_test(c)}
+    report.max_points = sum(points.values())
+
+    submissions = {"solution": fill_answers(released, source_nb), "blank": released}
+    for m in bank:
+        try:
+            submissions[f"mc_{m.id}"] = fill_answers(released, source_nb, m.replace)
+        except KeyError as err:
+            report.problems.append(f"misconception {m.id}: {err}")
+    for student, nb in submissions.items():
+        submit(config, assignment, student, nb)
+
+    started = time.perf_counter()
+    report.results.update(autograde(config, assignment, ["solution"]))
+    report.solution_seconds = time.perf_counter() - started
+    report.results.update(autograde(config, assignment, [s for s in submissions if s != "solution"]))
+
+    def executed(student):
+        path = course / "autograded" / student / assignment / f"{assignment}.ipynb"
+        return nbformat.read(str(path), as_version=4) if path.is_file() else None
+
+    for student, result in report.results.items():
+        if result.error:
+            report.problems.append(f"{student}: autograde failed: {result.error.splitlines()[-1]}")
+
+    solution = report.results["solution"]
+    lost = {g: c for g, c in solution.cells.items() if (c.points or 0) < c.max_points}
+    for gid, cell in lost.items():
+        report.problems.append(f"solution: {gid} earned {cell.points or 0:g} of {cell.max_points:g}"
+                               f"{' (' + cell.message + ')' if cell.message else ''}")
+    solution_nb = executed("solution")
+    if solution_nb is not None:
+        for err in _all_errors(solution_nb):
+            report.problems.append(f"solution raised an error: {err}")
+        for gid in _stderr_tests(solution_nb):
+            report.problems.append(f"solution: test cell {gid} wrote to stderr")
+
+    blank = report.results["blank"]
+    if blank.auto_score != 0:
+        passing = [g for g, c in blank.cells.items() if (c.points or 0) > 0]
+        report.problems.append(f"blank release did not get zero: {blank.auto_score:g} points "
+                               f"from {', '.join(passing)}")
+    blank_nb = executed("blank")
+    if blank_nb is not None:
+        for err in _locked_errors(blank_nb):
+            report.problems.append(f"blank release: error in a locked cell: {err}")
+
+    for m in bank:
+        result = report.results.get(f"mc_{m.id}")
+        if result is None:
+            continue
+        report.problems.extend(_check_misconception(m, result, points))
+    return report
+
+
+def _check_misconception(m: Misconception, result, points: dict[str, float]) -> list[str]:
+    problems = []
+    unknown = sorted(set(m.expect) - set(points))
+    if unknown:
+        problems.append(f"misconception {m.id}: expects test cells that do not exist: {unknown}")
+    lost_total = 0.0
+    for gid, cell in result.cells.items():
+        lost = cell.max_points - (cell.points or 0)
+        lost_total += lost
+        if gid in m.expect:
+            if lost <= 0:
+                problems.append(f"misconception {m.id}: {gid} should fail but earned its points")
+            elif m.expect[gid] and m.expect[gid] not in cell.message:
+                problems.append(f"misconception {m.id}: {gid} failed with {cell.message!r}, "
+                                f"expected a message containing {m.expect[gid]!r}")
+        elif lost > 0:
+            problems.append(f"misconception {m.id}: {gid} lost {lost:g} points it should keep"
+                            f"{' (' + cell.message + ')' if cell.message else ''}")
+    if abs(lost_total - m.points_lost) > 1e-9:
+        problems.append(f"misconception {m.id}: lost {lost_total:g} points, expected {m.points_lost:g}")
+    return problems

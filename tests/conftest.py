@@ -1,0 +1,24 @@
+"""Test-wide setup: keep Jupyter, IPython and matplotlib away from $HOME.
+
+The environment variables are set when pytest imports this file, before any
+test starts a kernel, so every kernel and nbgrader call inherits them.
+"""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+_isolated = Path(tempfile.mkdtemp(prefix="gutcourse-tests-"))
+for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
+                 ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython"),
+                 ("MPLCONFIGDIR", "matplotlib")):
+    os.environ[var] = str(_isolated / sub)
+os.environ["MPLBACKEND"] = "Agg"
+os.environ["PYTHONHASHSEED"] = "0"
+# nbgrader's gradebook runs `alembic` as a subprocess: the venv's bin must be on PATH.
+_bin = str(Path(sys.executable).parent)
+if _bin not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _bin + os.pathsep + os.environ.get("PATH", "")
+
+REPO = Path(__file__).resolve().parents[1]
