@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
+
+
+def _config(args):
+    from gutcourse.grading import load_config
+
+    return load_config(db_url=getattr(args, "db", None))
 
 
 def _cmd_data(args) -> int:
@@ -25,22 +32,72 @@ def _cmd_data(args) -> int:
 
 
 def _cmd_release(args) -> int:
-    from gutcourse.grading import ReleaseError, load_config, release
+    from gutcourse.grading import release
 
-    try:
-        names = release(load_config(), args.assignments or None)
-    except ReleaseError as err:
-        print(f"gutcourse release: {err}", file=sys.stderr)
-        return 1
+    names = release(_config(args), args.assignments or None)
     print(f"released: {', '.join(names)}")
     return 0
 
 
-def _cmd_demo(args) -> int:
-    from gutcourse.grading import load_config, run_demo
+def _cmd_simulate_class(args) -> int:
+    from gutcourse.grading import simulate_class
 
-    rows = run_demo(load_config())
-    return 1 if any(err for *_, err in rows) and args.strict else 0
+    plan = simulate_class(_config(args), args.assignment, args.students, args.seed)
+    kinds: dict[str, int] = {}
+    for student in plan:
+        kinds[student.profile] = kinds.get(student.profile, 0) + 1
+    print(f"{len(plan)} submissions of {args.assignment} written to coursework/submitted/: "
+          + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+    return 0
+
+
+def _cmd_grade(args) -> int:
+    from gutcourse.grading import grade_class
+
+    outcomes = grade_class(_config(args), args.assignment, workers=args.workers, force=args.force)
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("graded", "skipped", "failed")}
+    print(f"{args.assignment}: {counts['graded']} graded, {counts['skipped']} unchanged and skipped, "
+          f"{counts['failed']} could not be graded")
+    for o in outcomes:
+        if o.status == "failed":
+            print(f"  {o.student}: {o.reason}")
+    return 1 if counts["failed"] and args.strict else 0
+
+
+def _cmd_feedback(args) -> int:
+    from gutcourse.grading import generate_feedback
+
+    errors = generate_feedback(_config(args), args.assignment)
+    failed = {s: e for s, e in errors.items() if e}
+    print(f"{args.assignment}: feedback written for {len(errors) - len(failed)} students "
+          f"in coursework/feedback/")
+    for student, error in failed.items():
+        print(f"  {student}: {error.strip().splitlines()[-1]}")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from gutcourse.grading.report import write_class_report
+
+    path = write_class_report(_config(args), args.assignment, args.out)
+    print(f"item analysis: {path}")
+    return 0
+
+
+def _cmd_check(args) -> int:
+    from gutcourse.grading.selfcheck import check_notebook, format_check
+
+    check = check_notebook(args.notebook)
+    print(format_check(check))
+    return 0 if check.result.error is None else 1
+
+
+def _cmd_demo(args) -> int:
+    from gutcourse.grading import run_demo
+
+    summaries = run_demo(_config(args), students=args.students, seed=args.seed, workers=args.workers)
+    wrong = [s for s in summaries if s["solution"] != s["max"] or s["blank"] != 0]
+    return 1 if wrong else 0
 
 
 def _cmd_workspace(args) -> int:
@@ -60,33 +117,70 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gutcourse",
         description="Course module on gut immunity, permeability, inflammation markers and "
-                    "microbiome diversity: datasets, release and grading.")
+                    "microbiome diversity: datasets, release, grading and self-checking.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    data = sub.add_parser("data", help="regenerate the datasets or verify them against checksums")
+    def add(name, func, help_text):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    data = add("data", _cmd_data, "regenerate the datasets or verify them against checksums")
     data.add_argument("action", choices=["build", "check"])
-    data.set_defaults(func=_cmd_data)
 
-    rel = sub.add_parser("release", help="generate the student version of assignments")
+    rel = add("release", _cmd_release, "generate the student version of assignments")
     rel.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="default: all")
-    rel.set_defaults(func=_cmd_release)
 
-    demo = sub.add_parser("demo", help="the whole instructor chain on a simulated class")
-    demo.add_argument("--strict", action="store_true", help="exit 1 if any submission failed to grade")
-    demo.set_defaults(func=_cmd_demo)
+    sim = add("simulate-class", _cmd_simulate_class,
+              "write N realistic submissions (correct, known mistakes, blank, broken) into coursework/submitted/")
+    sim.add_argument("assignment", metavar="ASSIGNMENT")
+    sim.add_argument("--students", type=int, default=30)
+    sim.add_argument("--seed", type=int, default=0)
 
-    ws = sub.add_parser("workspace", help="copy notebooks and released assignments into a learner "
-                                          "workspace, never overwriting existing files")
+    grade = add("grade", _cmd_grade, "autograde every submission in parallel; re-runs skip what is unchanged")
+    grade.add_argument("assignment", metavar="ASSIGNMENT")
+    grade.add_argument("--workers", type=int, default=2)
+    grade.add_argument("--db", metavar="URL", help="SQLAlchemy URL of the gradebook (default: SQLite in coursework/)")
+    grade.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
+    grade.add_argument("--strict", action="store_true", help="exit 1 if any submission could not be graded")
+
+    fb = add("feedback", _cmd_feedback, "feedback HTML per student, without hidden tests")
+    fb.add_argument("assignment", metavar="ASSIGNMENT")
+    fb.add_argument("--db", metavar="URL")
+
+    rep = add("report", _cmd_report, "item analysis: difficulty, discrimination, frequent failures (HTML, CSV, PNG)")
+    rep.add_argument("assignment", metavar="ASSIGNMENT")
+    rep.add_argument("--out", metavar="DIR")
+    rep.add_argument("--db", metavar="URL")
+
+    chk = add("check", _cmd_check, "self-study: grade one notebook against the full tests, hidden ones included")
+    chk.add_argument("notebook", metavar="NOTEBOOK")
+
+    demo = add("demo", _cmd_demo, "the whole instructor chain on a simulated class, for every assignment")
+    demo.add_argument("--students", type=int, default=30)
+    demo.add_argument("--seed", type=int, default=2026)
+    demo.add_argument("--workers", type=int, default=2)
+
+    ws = add("workspace", _cmd_workspace,
+             "copy notebooks and released assignments into a learner workspace, never overwriting files")
     ws.add_argument("directory")
     ws.add_argument("--jupyter-config", metavar="DIR",
                     help="also write a Jupyter config dir without nbgrader's instructor tools")
-    ws.set_defaults(func=_cmd_workspace)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    # nbgrader's gradebook code trips SQLAlchemy warnings that say nothing to a user.
+    warnings.filterwarnings("ignore", module="nbgrader")
+    warnings.filterwarnings("ignore", message=".*not in session.*")
+    from gutcourse.grading import CheckError, GradingError, ReleaseError
+
+    try:
+        return args.func(args)
+    except (CheckError, GradingError, ReleaseError, FileNotFoundError) as err:
+        print(f"gutcourse {args.command}: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

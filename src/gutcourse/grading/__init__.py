@@ -1,28 +1,39 @@
 """Instructor tooling built on nbgrader's Python API.
 
-Public entry points: :func:`load_config`, :func:`release`, :func:`autograde`,
-:func:`generate_feedback`, :func:`load_bank` and :func:`run_demo`.
+Public entry points: :func:`load_config`, :func:`release`, :func:`simulate_class`,
+:func:`grade_class`, :func:`generate_feedback`, :func:`check_notebook`,
+:func:`load_bank` and :func:`run_demo`. The item analysis lives in
+``gutcourse.grading.report`` and the tests of the tests in ``gutcourse.grading.selftest``.
 """
 
 from ._course import load_config, repo_root, source_assignments
 from .autograde import SubmissionResult, autograde, read_result, submit
 from .bank import Misconception, load_bank
+from .classgrade import GradeOutcome, GradingError, grade_class
 from .demo import run_demo
 from .feedback import generate_feedback
 from .release import ReleaseError, release
+from .selfcheck import CheckError, check_notebook
+from .simulate_class import simulate_class
 
 __all__ = [
+    "CheckError",
+    "GradeOutcome",
+    "GradingError",
     "Misconception",
     "ReleaseError",
     "SubmissionResult",
     "autograde",
+    "check_notebook",
     "generate_feedback",
+    "grade_class",
     "load_bank",
     "load_config",
     "read_result",
     "release",
     "repo_root",
     "run_demo",
+    "simulate_class",
     "source_assignments",
     "submit",
 ]

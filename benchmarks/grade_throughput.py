@@ -1,0 +1,103 @@
+"""Grading throughput: plain sequential `nbgrader autograde` against `gutcourse grade`.
+
+The same simulated class (40 submissions of ps0_orientation by default) is
+graded three ways in one run, each in its own copy of a throwaway course:
+
+1. `nbgrader autograde ASSIGNMENT --force`: nbgrader's CLI, one submission after another
+   (the baseline);
+2. `gutcourse grade ASSIGNMENT --workers 1`: this package, one worker;
+3. `gutcourse grade ASSIGNMENT --workers N`: this package, N workers (default 2).
+
+Each is timed as a whole command (start-up included). The grades of the three
+runs are compared; the script fails if they differ. Usage:
+
+    .venv/bin/python benchmarks/grade_throughput.py [--students 40] [--workers 2] [--assignment A]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _env(course: Path) -> dict:
+    env = dict(os.environ, GUTCOURSE_COURSE_ROOT=str(course), MPLBACKEND="Agg")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def _timed(cmd: list[str], course: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(cmd, cwd=REPO, env=_env(course), check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def _grades(course: Path, assignment: str) -> dict:
+    from gutcourse.grading import load_config, read_result
+    from gutcourse.grading.classgrade import submitted_students
+
+    config = load_config(course_root=course)
+    return {s: {g: c.points for g, c in read_result(config, assignment, s).cells.items()}
+            for s in submitted_students(config, assignment)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assignment", default="ps0_orientation")
+    parser.add_argument("--students", type=int, default=40)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    scratch = Path(tempfile.mkdtemp(prefix="gutcourse-bench-"))
+    for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
+        os.environ[var] = str(scratch / "jupyter" / var.lower())
+    os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]
+    try:
+        from gutcourse.grading import load_config, release, simulate_class
+
+        base = scratch / "base"
+        (base / "source").mkdir(parents=True)
+        shutil.copy(REPO / "coursework" / "source" / "header.ipynb", base / "source")
+        shutil.copytree(REPO / "coursework" / "source" / args.assignment, base / "source" / args.assignment)
+        config = load_config(course_root=base)
+        release(config, [args.assignment])
+        simulate_class(config, args.assignment, args.students, seed=1)
+
+        runs = {
+            "nbgrader autograde (sequential)": ["nbgrader", "autograde", args.assignment, "--force"],
+            "gutcourse grade --workers 1": [sys.executable, "-m", "gutcourse.cli", "grade", args.assignment,
+                                            "--workers", "1"],
+            f"gutcourse grade --workers {args.workers}": [sys.executable, "-m", "gutcourse.cli", "grade",
+                                                          args.assignment, "--workers", str(args.workers)],
+        }
+        seconds, grades = {}, {}
+        for i, (label, cmd) in enumerate(runs.items()):
+            course = scratch / f"run{i}"
+            shutil.copytree(base, course)
+            seconds[label] = _timed(cmd, course)
+            grades[label] = _grades(course, args.assignment)
+
+        baseline = next(iter(seconds.values()))
+        print(f"{args.students} submissions of {args.assignment}, {os.cpu_count()} CPUs")
+        print(f"{'method':<36} {'seconds':>8} {'subm/s':>7} {'speed-up':>9}")
+        for label, s in seconds.items():
+            print(f"{label:<36} {s:8.1f} {args.students / s:7.2f} {baseline / s:8.2f}x")
+        reference = next(iter(grades.values()))
+        same = all(g == reference for g in grades.values())
+        print("grades identical across methods:", "yes" if same else "NO")
+        return 0 if same else 1
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""``gutcourse grade``: autograde a whole class in parallel, safely and resumably.
+
+nbgrader grades one submission after another (jupyter/nbgrader#174). Here each
+submission is autograded by nbgrader's own Python API in one of N worker
+processes, all writing to the same gradebook:
+
+- SQLite is switched to write-ahead logging and every connection waits for
+  locks instead of failing, so 2-8 workers never see "database is locked";
+  any other SQLAlchemy URL (PostgreSQL) is used as given.
+- After a submission is graded its fingerprint (a hash of the submitted files)
+  is recorded under ``.gutcourse/graded/``. A re-run skips submissions whose
+  fingerprint is unchanged and which the gradebook still holds; a run killed at
+  any point is finished by running it again.
+- nbgrader's autograde keeps manual scores already entered (it only sets
+  ``auto_score``), so re-grading never overwrites a grader's work.
+- A submission that cannot be graded is reported with its reason; the others go on.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._course import course_root, load_config, make_api
+
+
+@dataclass
+class GradeOutcome:
+    student: str
+    status: str  # "graded", "skipped" or "failed"
+    seconds: float = 0.0
+    reason: str = ""
+
+
+class GradingError(RuntimeError):
+    pass
+
+
+def submitted_students(config, assignment: str) -> list[str]:
+    submitted = course_root(config) / "submitted"
+    if not submitted.is_dir():
+        return []
+    return sorted(p.name for p in submitted.iterdir() if (p / assignment).is_dir())
+
+
+def fingerprint(folder: Path) -> str:
+    """A hash of every file in a submission folder (names and contents)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _marker(config, assignment: str, student: str) -> Path:
+    return course_root(config) / ".gutcourse" / "graded" / assignment / f"{student}.json"
+
+
+def _write_marker(path: Path, record: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def prepare_database(db_url: str) -> str:
+    """The URL the workers use; for SQLite, WAL mode and a lock timeout are set up."""
+    if not db_url.startswith("sqlite:///"):
+        return db_url
+    import sqlite3
+
+    path = db_url.removeprefix("sqlite:///").split("?", 1)[0]
+    with sqlite3.connect(path, timeout=60) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+    return db_url if "timeout=" in db_url else db_url + ("&" if "?" in db_url else "?") + "timeout=60"
+
+
+def _graded_in_gradebook(db_url: str, assignment: str) -> set[str]:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url) as gb:
+        try:
+            return {s.student.id for s in gb.find_assignment(assignment).submissions}
+        except MissingEntry:
+            raise GradingError(f"assignment {assignment} is not in the gradebook: "
+                               f"run `gutcourse release {assignment}` first") from None
+
+
+# --- worker side ---------------------------------------------------------------
+_worker_api = None
+
+
+def _init_worker(root: str, db_url: str) -> None:
+    global _worker_api
+    warnings.filterwarnings("ignore", module="nbgrader")
+    warnings.filterwarnings("ignore", message=".*not in session.*")
+    _worker_api = make_api(load_config(course_root=root, db_url=db_url))
+
+
+def _grade_one(assignment: str, student: str) -> tuple[str, bool, float, str]:
+    started = time.perf_counter()
+    try:
+        outcome = _worker_api.autograde(assignment, student, force=True, create=True)
+        ok = bool(outcome.get("success"))
+        reason = "" if ok else _reason((outcome.get("log") or "") + "\n" + (outcome.get("error") or ""))
+    except Exception as err:  # a worker must report, never die, on one bad submission
+        ok, reason = False, f"{type(err).__name__}: {err}"
+    return student, ok, time.perf_counter() - started, reason
+
+
+_EXCEPTION_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w*(?:Error|Exception|Interrupt|Exit))\b:?\s*(.*)$")
+
+
+def _reason(text: str) -> str:
+    """The most telling line of nbgrader's log: its last exception, without module paths."""
+    for line in reversed(text.strip().splitlines()):
+        m = _EXCEPTION_LINE.match(line)
+        if m and "see the the above traceback" not in line:
+            return f"{m.group(1)}: {m.group(2)}".rstrip(": ")[:200]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (lines[-1] if lines else "autograde failed")[:200]
+
+
+# --- coordinator ----------------------------------------------------------------
+class _Progress:
+    def __init__(self, total: int, stream=None):
+        self.total, self.done, self.started = total, 0, time.perf_counter()
+        self.stream = stream
+
+    def step(self, student: str, status: str) -> None:
+        self.done += 1
+        if self.stream is None:
+            return
+        elapsed = time.perf_counter() - self.started
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - self.done) / rate if rate > 0 else 0.0
+        width = 24
+        filled = int(width * self.done / max(self.total, 1))
+        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
+                          f"{rate:.2f}/s ETA {eta:4.0f}s  {student}: {status:<8}")
+        if self.done == self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def grade_class(config, assignment: str, *, workers: int = 2, force: bool = False,
+                students: list[str] | None = None, progress=sys.stderr) -> list[GradeOutcome]:
+    """Autograde every submission of ``assignment``; returns one outcome per student."""
+    root = course_root(config)
+    db_url = prepare_database(config.CourseDirectory.db_url)
+    students = submitted_students(config, assignment) if students is None else students
+    in_gradebook = _graded_in_gradebook(db_url, assignment)
+
+    outcomes: dict[str, GradeOutcome] = {}
+    todo, prints = [], {}
+    for student in students:
+        prints[student] = fingerprint(root / "submitted" / student / assignment)
+        marker = _marker(config, assignment, student)
+        if not force and marker.is_file() and student in in_gradebook \
+                and (root / "autograded" / student / assignment).is_dir():
+            record = json.loads(marker.read_text(encoding="utf-8"))
+            if record.get("fingerprint") == prints[student] and record.get("db") == _db_key(db_url):
+                outcomes[student] = GradeOutcome(student, "skipped")
+                continue
+        todo.append(student)
+
+    bar = _Progress(len(todo), progress)
+    if todo:
+        context = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo))), mp_context=context,
+                                    initializer=_init_worker, initargs=(str(root), db_url)) as pool:
+            futures = [pool.submit(_grade_one, assignment, s) for s in todo]
+            for future in cf.as_completed(futures):
+                student, ok, seconds, reason = future.result()
+                if ok:
+                    _write_marker(_marker(config, assignment, student),
+                                  {"fingerprint": prints[student], "db": _db_key(db_url)})
+                    outcomes[student] = GradeOutcome(student, "graded", seconds)
+                else:
+                    _marker(config, assignment, student).unlink(missing_ok=True)
+                    outcomes[student] = GradeOutcome(student, "failed", seconds, reason)
+                bar.step(student, "graded" if ok else "FAILED")
+    return [outcomes[s] for s in students]
+
+
+def _db_key(db_url: str) -> str:
+    """The database a marker refers to, without credentials or connection options."""
+    base = db_url.split("?", 1)[0]
+    if "@" in base:
+        scheme, rest = base.split("://", 1)
+        base = scheme + "://" + rest.split("@", 1)[1]
+    return base

@@ -1,0 +1,125 @@
+"""``gutcourse check NOTEBOOK``: a learner grades their own notebook against the full tests.
+
+The notebook is copied into a throwaway course built from the module's source
+assignment, autograded there with every test (hidden ones included), and the
+result is printed per question. The feedback HTML (without the hidden tests'
+code) is written next to the notebook. The learner's file is only read.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from ._course import course_root, load_config, source_assignments
+from ._notebooks import grade_id, question_of
+from .autograde import SubmissionResult, autograde
+from .feedback import generate_feedback
+from .release import release
+
+STUDENT = "self_check"
+
+
+class CheckError(RuntimeError):
+    pass
+
+
+@dataclass
+class SelfCheck:
+    assignment: str
+    result: SubmissionResult
+    feedback: Path | None
+
+
+def identify_assignment(nb_path: Path, known: list[str]) -> str:
+    """The assignment a notebook belongs to: by file name, else by its grade ids."""
+    stem = nb_path.stem
+    for name in known:
+        if stem == name or stem.startswith(name):
+            return name
+    try:
+        nb = nbformat.read(str(nb_path), as_version=4)
+    except Exception as err:
+        raise CheckError(f"{nb_path} is not a readable notebook ({type(err).__name__}: {err})") from None
+    ids = {grade_id(c) for c in nb.cells} - {None}
+    best, overlap = None, 0
+    for name in known:
+        source = course_root(load_config()) / "source" / name / f"{name}.ipynb"
+        source_ids = {grade_id(c) for c in nbformat.read(str(source), as_version=4).cells} - {None}
+        if len(ids & source_ids) > overlap:
+            best, overlap = name, len(ids & source_ids)
+    if best is None:
+        raise CheckError(f"{nb_path} does not look like any assignment of this module "
+                         f"({', '.join(known)})")
+    return best
+
+
+def check_notebook(nb_path: str | Path, *, feedback_dir: str | Path | None = None) -> SelfCheck:
+    """Grade ``nb_path`` against the full tests in a throwaway course."""
+    nb_path = Path(nb_path).resolve()
+    if not nb_path.is_file():
+        raise CheckError(f"{nb_path}: no such file")
+    real_root = course_root(load_config())
+    assignment = identify_assignment(nb_path, source_assignments(real_root))
+    with tempfile.TemporaryDirectory(prefix="gutcourse-check-") as tmp:
+        course = Path(tmp) / "course"
+        shutil.copytree(real_root / "source" / assignment, course / "source" / assignment)
+        header = real_root / "source" / "header.ipynb"
+        if header.is_file():
+            shutil.copy(header, course / "source" / "header.ipynb")
+        config = load_config(course_root=course)
+        release(config, [assignment])
+        target = course / "submitted" / STUDENT / assignment
+        target.mkdir(parents=True)
+        shutil.copy(nb_path, target / f"{assignment}.ipynb")
+        submit_timestamp(config, assignment)
+        result = autograde(config, assignment, [STUDENT])[STUDENT]
+        feedback = None
+        if result.error is None:
+            generate_feedback(config, assignment, [STUDENT])
+            html = course / "feedback" / STUDENT / assignment / f"{assignment}.html"
+            if html.is_file():
+                out_dir = Path(feedback_dir) if feedback_dir else nb_path.parent
+                feedback = out_dir / f"{nb_path.stem}.feedback.html"
+                shutil.copy(html, feedback)
+    return SelfCheck(assignment, result, feedback)
+
+
+def submit_timestamp(config, assignment: str) -> None:
+    """Record a submission time, as nbgrader's submit would."""
+    import datetime as dt
+
+    from .autograde import TIMESTAMP_FORMAT
+
+    folder = course_root(config) / "submitted" / STUDENT / assignment
+    (folder / "timestamp.txt").write_text(
+        dt.datetime.now(dt.timezone.utc).strftime(TIMESTAMP_FORMAT) + "\n", encoding="utf-8")
+
+
+def format_check(check: SelfCheck) -> str:
+    """A per-question table with the failure messages."""
+    result = check.result
+    if result.error:
+        return f"{check.assignment}: could not be graded: {result.error.splitlines()[-1]}"
+    rows: dict[str, list] = {}
+    for gid, cell in result.cells.items():
+        q = question_of(gid) or gid
+        row = rows.setdefault(q, [0.0, 0.0, []])
+        row[0] += cell.points or 0
+        row[1] += cell.max_points
+        if cell.message:
+            row[2].append(cell.message.split(": ", 1)[-1])
+    lines = [f"{check.assignment}: {result.auto_score:g} of {result.max_auto_score:g} autograded points"
+             + (f" ({result.manual_pending:g} more are graded by your instructor)" if result.manual_pending else ""),
+             "", f"{'question':<10} {'points':>9}  what to look at", f"{'-' * 10} {'-' * 9}  {'-' * 40}"]
+    for q, (got, top, messages) in rows.items():
+        label = q.replace("q", "", 1).replace("_", ".")
+        lines.append(f"{label:<10} {got:>4g} / {top:<3g}  {messages[0] if messages else 'ok'}")
+        lines.extend(f"{'':<10} {'':>9}  {m}" for m in messages[1:])
+    if check.feedback:
+        lines += ["", f"feedback: {check.feedback}"]
+    return "\n".join(lines)

@@ -1,0 +1,102 @@
+"""Shared fixtures for grading tests: throwaway course folders and a real PostgreSQL server."""
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def make_course(dest: Path, assignments=("ps0_orientation",)) -> Path:
+    """A course folder holding copies of the given source assignments (not yet released)."""
+    (dest / "source").mkdir(parents=True)
+    shutil.copy(REPO / "coursework" / "source" / "header.ipynb", dest / "source" / "header.ipynb")
+    for name in assignments:
+        shutil.copytree(REPO / "coursework" / "source" / name, dest / "source" / name)
+    return dest
+
+
+def run_cli(course: Path, *args, timeout=600, **kwargs) -> subprocess.CompletedProcess:
+    """Run the `gutcourse` command against ``course`` in a child process."""
+    env = dict(os.environ, GUTCOURSE_COURSE_ROOT=str(course))
+    return subprocess.run([sys.executable, "-m", "gutcourse.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout, **kwargs)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A PostgreSQL server of our own on 127.0.0.1, in a temp folder; stopped by pid afterwards.
+
+    PostgreSQL refuses to run as root, so as root it runs as the `postgres` user
+    Debian's package creates. Where no server is installed the test skips, except
+    in CI (CI=true), where a missing server is a failure.
+    """
+    bindir = _pg_bin()
+    if bindir is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL server binaries not found (Debian package postgresql)")
+        pytest.skip("PostgreSQL server binaries not found (install Debian's postgresql)")
+    as_root = os.geteuid() == 0
+    folder = Path(tempfile.mkdtemp(prefix="gutcourse-pg-", dir="/tmp"))
+    data, sockets = folder / "data", folder / "sockets"
+    sockets.mkdir()
+    prefix = []
+    if as_root:
+        pw = pwd.getpwnam("postgres")
+        for path in (folder, sockets):
+            os.chown(path, pw.pw_uid, pw.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
+                    "--no-sync"], check=True, capture_output=True)
+    server = subprocess.Popen([*prefix, str(bindir / "postgres"), "-D", str(data), "-p", str(port),
+                               "-h", "127.0.0.1", "-k", str(sockets), "-c", "fsync=off"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        pid_file = data / "postmaster.pid"
+        for _ in range(200):
+            if pid_file.exists() and subprocess.run(
+                    [str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
+                    capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("PostgreSQL did not start")
+        subprocess.run([*prefix, str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+                        "gradebook"], check=True, capture_output=True)
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/gradebook"
+    finally:
+        postmaster = None
+        pid_file = data / "postmaster.pid"
+        if pid_file.exists():
+            postmaster = int(pid_file.read_text().split()[0])
+        # SIGINT is PostgreSQL's "fast shutdown"; the postmaster's pid is the one it recorded.
+        if postmaster:
+            os.kill(postmaster, signal.SIGINT)
+        elif server.poll() is None:
+            server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,204 @@
+"""gutcourse simulate-class / grade / feedback / check on a throwaway copy of ps0_orientation."""
+
+import hashlib
+import html
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+from gutcourse.grading import (autograde, check_notebook, generate_feedback, grade_class, load_config,
+                               read_result, release, simulate_class)
+from gutcourse.grading._notebooks import fill_answers, grade_id
+from gutcourse.grading.selfcheck import format_check
+
+from .conftest import REPO, make_course, run_cli
+
+A = "ps0_orientation"
+pytestmark = pytest.mark.xdist_group("class_grading")
+
+
+def scores(config, students):
+    """student -> {test cell: auto score} from the gradebook."""
+    return {s: {g: c.points for g, c in read_result(config, A, s).cells.items()} for s in students}
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    """A released course with a simulated class of 10 (one blank, one broken)."""
+    course = make_course(tmp_path_factory.mktemp("class") / "course")
+    config = load_config(course_root=course)
+    release(config, [A])
+    plan = simulate_class(config, A, 10, seed=7)
+    return course, plan
+
+
+def copy_course(src: Path, dest: Path) -> Path:
+    shutil.copytree(src, dest)
+    return dest
+
+
+def test_simulated_class_is_deterministic_and_varied(released, tmp_path):
+    course, plan = released
+    profiles = {s.profile for s in plan}
+    assert {"blank", "worked"} <= profiles and any(p.startswith("broken:") for p in profiles)
+    answers = {a for s in plan for a in s.answers.values()}
+    assert "correct" in answers and "unanswered" in answers and len(answers) > 4
+    again = make_course(tmp_path / "again")
+    config = load_config(course_root=again)
+    release(config, [A])
+    assert [s.answers for s in simulate_class(config, A, 10, seed=7)] == [s.answers for s in plan]
+    assert [s.answers for s in simulate_class(config, A, 10, seed=8)] != [s.answers for s in plan]
+
+
+def test_parallel_grades_equal_sequential_nbgrader_and_broken_one_is_reported(released, tmp_path):
+    course, plan = released
+    parallel = copy_course(course, tmp_path / "parallel")
+    sequential = copy_course(course, tmp_path / "sequential")
+    students = [s.student for s in plan]
+
+    outcomes = grade_class(load_config(course_root=parallel), A, workers=2, progress=None)
+    seq_config = load_config(course_root=sequential)
+    autograde(seq_config, A, students)  # nbgrader's own autograde, one after another
+
+    broken = [s.student for s in plan if s.profile.startswith("broken:invalid_json")]
+    failed = {o.student: o.reason for o in outcomes if o.status == "failed"}
+    assert set(failed) == set(broken)
+    assert all("NotJSONError" in reason for reason in failed.values())
+    good = [s for s in students if s not in failed]
+    assert len(good) >= 8
+    assert scores(load_config(course_root=parallel), good) == scores(seq_config, good)
+
+
+def test_rerun_skips_unchanged_and_regrades_changed_keeping_manual_grades(released, tmp_path):
+    course = copy_course(released[0], tmp_path / "course")
+    config = load_config(course_root=course)
+    first = grade_class(config, A, workers=2, progress=None)
+    graded = [o.student for o in first if o.status == "graded"]
+    student = graded[0]
+
+    with Gradebook(config.CourseDirectory.db_url) as gb:
+        written = gb.find_grade("q3_2_written_mean_median", A, A, student)
+        written.manual_score = 1.5
+        override = gb.find_grade("q2_1_test_by_hand", A, A, student)
+        override.manual_score = 0.5
+        gb.db.commit()
+
+    path = course / "submitted" / student / A / f"{A}.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    next(c for c in nb.cells if grade_id(c) == "q1_1_load_markers").source += "\n# changed my mind"
+    nbformat.write(nb, str(path))
+
+    second = {o.student: o.status for o in grade_class(config, A, workers=2, progress=None)}
+    assert second[student] == "graded"
+    assert all(second[s] == "skipped" for s in graded if s != student)
+    with Gradebook(config.CourseDirectory.db_url) as gb:
+        assert gb.find_grade("q3_2_written_mean_median", A, A, student).manual_score == 1.5
+        assert gb.find_grade("q2_1_test_by_hand", A, A, student).manual_score == 0.5
+
+
+def test_a_run_killed_midway_finishes_when_started_again(released, tmp_path):
+    course = copy_course(released[0], tmp_path / "course")
+    markers = course / ".gutcourse" / "graded" / A
+    proc = subprocess.Popen([sys.executable, "-m", "gutcourse.cli", "grade", A, "--workers", "2"],
+                            env=dict(os.environ, GUTCOURSE_COURSE_ROOT=str(course)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and len(list(markers.glob("*.json"))) < 2:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(list(markers.glob("*.json")))
+    assert 2 <= done_before < 9, "the run should have been killed midway"
+
+    result = run_cli(course, "grade", A, "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    counts = re.search(r"(\d+) graded, (\d+) unchanged and skipped, (\d+) could not be graded", result.stdout)
+    graded, skipped, failed = map(int, counts.groups())
+    assert skipped == done_before and graded + skipped + failed == 10 and failed == 1
+
+    config = load_config(course_root=course)
+    with Gradebook(config.CourseDirectory.db_url) as gb:
+        rows = [s.student.id for s in gb.find_assignment(A).submissions]
+    assert len(rows) == len(set(rows)), "a submission was recorded twice"
+    autograded = sorted(p.name for p in (course / "autograded").iterdir() if (p / A).is_dir())
+    assert len(autograded) == 9 and sorted(p.stem for p in markers.glob("*.json")) == autograded
+
+
+def test_feedback_shows_no_hidden_tests(released, tmp_path):
+    course = copy_course(released[0], tmp_path / "course")
+    config = load_config(course_root=course)
+    outcomes = grade_class(config, A, workers=2, progress=None)
+    students = [o.student for o in outcomes if o.status == "graded"]
+    assert all(error is None for error in generate_feedback(config, A, students).values())
+
+    source = nbformat.read(str(course / "source" / A / f"{A}.ipynb"), as_version=4)
+    hidden_lines = []
+    for cell in source.cells:
+        inside = False
+        for line in cell.source.splitlines():
+            if "### BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "### END HIDDEN TESTS" in line:
+                inside = False
+            elif inside and len(line.strip()) > 12:
+                hidden_lines.append(line.strip())
+    assert len(hidden_lines) > 5
+    for student in students:
+        page = html.unescape((course / "feedback" / student / A / f"{A}.html").read_text())
+        text = re.sub(r"<[^>]+>", "", page)
+        leaked = [line for line in hidden_lines if line in text]
+        assert leaked == [], f"{student}'s feedback shows hidden test code"
+    # A failing hidden test still tells the student what is wrong, in one line.
+    messages = [read_result(config, A, s).cells["q2_1_test_new_values"].message for s in students]
+    failing = next(s for s, m in zip(students, messages) if m and "AssertionError" in m)
+    page = html.unescape((course / "feedback" / failing / A / f"{A}.html").read_text())
+    text = re.sub(r"<[^>]+>", "", page)
+    assert "AssertionError" in text
+    assert "most recent call last" not in text and "---->" not in text
+
+
+def test_self_check_grades_with_hidden_tests_and_never_touches_the_file(tmp_path):
+    course = make_course(tmp_path / "course")
+    release(load_config(course_root=course), [A])
+    released_nb = nbformat.read(str(course / "release" / A / f"{A}.ipynb"), as_version=4)
+    source = nbformat.read(str(course / "source" / A / f"{A}.ipynb"), as_version=4)
+    learner = tmp_path / "work" / f"{A}.ipynb"
+    learner.parent.mkdir()
+    wrong = "def mg_l_to_mg_dl(values):\n    return values * 10"
+    nbformat.write(fill_answers(released_nb, source, {"q2_1_mg_l_to_mg_dl": wrong}), str(learner))
+    before = hashlib.sha256(learner.read_bytes()).hexdigest()
+
+    check = check_notebook(learner)
+    table = format_check(check)
+
+    assert hashlib.sha256(learner.read_bytes()).hexdigest() == before
+    assert check.assignment == A and check.result.auto_score == check.result.max_auto_score - 2
+    assert re.search(r"^2\.1\s+0 / 2\s+.*bigger or smaller", table, re.MULTILINE), table
+    assert re.search(r"^1\.1\s+1 / 1\s+ok", table, re.MULTILINE), table
+    assert check.feedback == learner.with_name(f"{A}.feedback.html") and check.feedback.is_file()
+    assert not (REPO / "coursework" / "submitted" / "self_check").exists()
+
+
+def test_grading_into_postgresql_gives_the_same_grades(released, tmp_path, postgres_url):
+    course = copy_course(released[0], tmp_path / "course")
+    config_pg = load_config(course_root=course, db_url=postgres_url)
+    release(config_pg, [A])
+    outcomes = grade_class(config_pg, A, workers=2, progress=None)
+    good = [o.student for o in outcomes if o.status == "graded"]
+    assert len(good) == 9
+
+    sqlite_course = copy_course(released[0], tmp_path / "sqlite")
+    config_sqlite = load_config(course_root=sqlite_course)
+    grade_class(config_sqlite, A, workers=2, progress=None)
+    assert scores(config_pg, good) == scores(config_sqlite, good)
+    with Gradebook(load_config(course_root=course).CourseDirectory.db_url) as gb:
+        assert gb.find_assignment(A).submissions == [], "grades went to SQLite, not PostgreSQL"
