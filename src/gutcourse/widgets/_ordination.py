@@ -1,0 +1,275 @@
+"""Explorer for notebook 06: a metric and input picker that redraws a PCoA.
+
+The pure function :func:`ordination_view` takes a prepared table (counts,
+proportions or a rarefied table), computes one distance matrix with
+scikit-bio, ordinates it with scikit-bio's PCoA and summarises how the
+ordination relates to one metadata column. The builder prepares the three
+input tables once, so that one update stays well under 100 ms.
+scikit-bio is imported inside the functions to keep ``import gutcourse.widgets`` light.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+from threadpoolctl import threadpool_limits
+
+__all__ = ["METRICS", "INPUTS", "prepare_inputs", "ordination_view", "ordination_explorer"]
+
+METRICS: dict[str, str] = {
+    "braycurtis": "Bray-Curtis (abundance)",
+    "jaccard": "Jaccard (presence/absence)",
+    "aitchison": "Aitchison (Euclidean on CLR)",
+}
+INPUTS: dict[str, str] = {
+    "counts": "raw counts",
+    "proportions": "proportions",
+    "rarefied": "rarefied counts",
+}
+
+
+def prepare_inputs(counts: pd.DataFrame, *, depth: int | None = None,
+                   seed: int = 0) -> dict[str, pd.DataFrame]:
+    """The three inputs the explorer can ordinate.
+
+    Parameters
+    ----------
+    counts : pandas.DataFrame, shape (n_samples, n_taxa)
+        Integer read counts.
+    depth : int, optional
+        Rarefaction depth; defaults to the smallest sample total, so no sample is lost.
+    seed : int
+        Seed for the one random subsample drawn per sample.
+
+    Returns
+    -------
+    dict
+        ``counts``, ``proportions`` and ``rarefied`` tables (samples x taxa);
+        samples with fewer than ``depth`` reads are absent from ``rarefied``.
+    """
+    from skbio.stats import subsample_counts
+
+    values = counts.to_numpy()
+    if not np.issubdtype(values.dtype, np.integer) or (values < 0).any():
+        raise ValueError("`counts` must hold non-negative integer read counts")
+    totals = values.sum(axis=1)
+    depth = int(totals.min()) if depth is None else int(depth)
+    rng = np.random.default_rng(seed)
+    kept = np.flatnonzero(totals >= depth)
+    rarefied = np.vstack([subsample_counts(values[i], depth, seed=int(rng.integers(2**31)))
+                          for i in kept])
+    return {
+        "counts": counts,
+        "proportions": counts.div(counts.sum(axis=1), axis=0),
+        "rarefied": pd.DataFrame(rarefied, index=counts.index[kept], columns=counts.columns),
+    }
+
+
+def _distance_matrix(table: pd.DataFrame, metric: str):
+    from skbio.diversity import beta_diversity
+    from skbio.stats.composition import clr, multi_replace
+
+    ids = [str(i) for i in table.index]
+    values = table.to_numpy(dtype=float)
+    if metric == "aitchison":
+        # CLR needs positive parts: zeros get a multiplicative replacement first.
+        return beta_diversity("euclidean", clr(multi_replace(values)), ids=ids, validate=False)
+    if metric == "jaccard":
+        return beta_diversity("jaccard", values > 0, ids=ids)
+    return beta_diversity(metric, values, ids=ids)
+
+
+def _permanova(d: np.ndarray, labels: np.ndarray, permutations: int, seed: int):
+    """Pseudo-F and permutation p-value, vectorised over permutations.
+
+    Same statistic as ``skbio.stats.distance.permanova``:
+    F = [SS_between / (g - 1)] / [SS_within / (n - g)].
+    """
+    n = labels.size
+    levels, codes = np.unique(labels, return_inverse=True)
+    g = levels.size
+    d2 = d**2
+    ss_total = d2.sum() / (2 * n)
+    rng = np.random.default_rng(seed)
+    shuffled = rng.permuted(np.tile(codes, (permutations, 1)), axis=1)
+    perms = np.vstack([codes, shuffled])
+    onehot = np.eye(g)[perms]  # (P, n, g)
+    sizes = onehot.sum(axis=1)  # (P, g)
+    within = (onehot * (d2 @ onehot)).sum(axis=1) / (2 * sizes)
+    ss_within = within.sum(axis=1)
+    f = ((ss_total - ss_within) / (g - 1)) / (ss_within / (n - g))
+    p_value = (np.sum(f[1:] >= f[0] - 1e-12) + 1) / (permutations + 1)
+    return float(f[0]), float(p_value)
+
+
+def ordination_view(table: pd.DataFrame, metadata: pd.DataFrame, *,
+                    metric: str = "braycurtis", color_by: str = "sex",
+                    permutations: int = 999, seed: int = 0) -> dict:
+    """PCoA of one distance matrix and how its axes relate to one metadata column.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame, shape (n_samples, n_taxa)
+        Counts, proportions or rarefied counts, samples as rows.
+    metadata : pandas.DataFrame
+        One row per sample, indexed like ``table`` (or with a ``sample_id`` column).
+    metric : {"braycurtis", "jaccard", "aitchison"}
+        Bray-Curtis on the values given; Jaccard on presence/absence;
+        Aitchison = Euclidean distance between CLR-transformed compositions
+        (zeros replaced multiplicatively).
+    color_by : str
+        A metadata column. A categorical column is tested with PERMANOVA;
+        a numeric one with Spearman correlations against PC1 and PC2.
+    permutations : int
+        Permutations for PERMANOVA.
+    seed : int
+        Seed for the permutations.
+
+    Returns
+    -------
+    dict
+        ``coordinates`` (DataFrame with ``PC1``, ``PC2``), ``explained``
+        (tuple of two proportions), ``negative_share`` (sum of |negative
+        eigenvalues| / sum of positive ones; 0 for a Euclidean distance),
+        ``color`` (the metadata column aligned on the samples) and ``test``
+        (dict with ``name``, ``statistic`` and ``p_value``, plus ``rho_pc2``
+        and ``p_value_pc2`` for a numeric column).
+    """
+    if metric not in METRICS:
+        raise ValueError(f"`metric` must be one of {list(METRICS)}")
+    if "sample_id" in metadata.columns:
+        metadata = metadata.set_index("sample_id")
+    if color_by not in metadata.columns:
+        raise ValueError(f"`color_by` must be a column of `metadata`, not {color_by!r}")
+    color = metadata[color_by].reindex(table.index)
+    if color.isna().any():
+        raise ValueError("every sample in `table` needs a value in `metadata`")
+
+    # Matrices this small are faster on one thread, and on a busy machine
+    # (a class server, parallel tests) multithreaded BLAS and OpenMP spin and
+    # slow down by an order of magnitude.
+    with threadpool_limits(limits=1):
+        return _ordination_view(table, color, metric, permutations, seed)
+
+
+def _ordination_view(table, color, metric, permutations, seed) -> dict:
+    from skbio.stats.ordination import pcoa
+
+    dm = _distance_matrix(table, metric)
+    with warnings.catch_warnings():
+        # Negative eigenvalues are reported below as `negative_share` instead.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = pcoa(dm)
+    coords = result.samples.iloc[:, :2].copy()
+    coords.index = table.index
+    coords.columns = ["PC1", "PC2"]
+    # Axis signs are arbitrary; fix them so redraws do not flip at random.
+    for column in coords:
+        if coords[column].iloc[np.argmax(np.abs(coords[column].to_numpy()))] < 0:
+            coords[column] = -coords[column]
+    d = dm.data
+    n = d.shape[0]
+    centring = np.eye(n) - 1.0 / n
+    eigvals = np.linalg.eigvalsh(-0.5 * centring @ (d**2) @ centring)
+    negative_share = float(-eigvals[eigvals < 0].sum() / eigvals[eigvals > 0].sum())
+    explained = tuple(float(v) for v in result.proportion_explained.iloc[:2])
+
+    if pd.api.types.is_numeric_dtype(color):
+        rho1, p1 = spearmanr(coords["PC1"], color)
+        rho2, p2 = spearmanr(coords["PC2"], color)
+        test = {"name": "Spearman rho with PC1", "statistic": float(rho1), "p_value": float(p1),
+                "rho_pc2": float(rho2), "p_value_pc2": float(p2)}
+    else:
+        f, p = _permanova(d, color.astype(str).to_numpy(), permutations, seed)
+        test = {"name": "PERMANOVA pseudo-F", "statistic": f, "p_value": p,
+                "permutations": permutations}
+    return {"coordinates": coords, "explained": explained, "negative_share": negative_share,
+            "color": color, "test": test}
+
+
+def ordination_explorer(counts: pd.DataFrame, metadata: pd.DataFrame, *,
+                        color_options: Sequence[str] | None = None,
+                        depth: int | None = None, seed: int = 0):
+    """Pick a distance, an input and a colouring; the PCoA and its test redraw.
+
+    Parameters
+    ----------
+    counts : pandas.DataFrame
+        Integer read counts, samples x taxa.
+    metadata : pandas.DataFrame
+        Per-sample metadata (indexed by, or with a column, ``sample_id``).
+    color_options : sequence of str, optional
+        Metadata columns offered for colouring; by default every column except
+        identifiers and ``group`` (the case/control question belongs to problem set 3).
+    depth : int, optional
+        Rarefaction depth for the "rarefied" input (default: smallest sample).
+    seed : int
+        Seed for rarefaction and permutations.
+    """
+    import ipywidgets as w
+
+    from ..plotting import plot_ordination
+    from ._diversity import _figure_png, _image_widget, _table_html
+
+    if "sample_id" in metadata.columns:
+        metadata = metadata.set_index("sample_id")
+    if color_options is None:
+        color_options = [c for c in metadata.columns if c not in ("subject_id", "group")]
+    inputs = prepare_inputs(counts, depth=depth, seed=seed)
+    rare_depth = int(inputs["rarefied"].sum(axis=1).iloc[0])
+    metric = w.Dropdown(options=[(v, k) for k, v in METRICS.items()], value="braycurtis",
+                        description="distance")
+    source = w.Dropdown(options=[(v, k) for k, v in INPUTS.items()], value="proportions",
+                        description="input")
+    color_by = w.Dropdown(options=list(color_options), value=list(color_options)[0],
+                          description="colour by")
+    readout = w.HTML()
+    image = _image_widget(b"")
+
+    def update(*_):
+        view = ordination_view(inputs[source.value], metadata, metric=metric.value,
+                               color_by=color_by.value, seed=seed)
+        title = f"PCoA, {METRICS[metric.value].split(' (')[0]} on {INPUTS[source.value]}"
+        image.value = _figure_png(
+            lambda ax: plot_ordination(view["coordinates"], ax=ax, color=view["color"],
+                                       explained=view["explained"], color_label=color_by.value,
+                                       title=title),
+            figsize=(6.0, 4.6))
+        test = view["test"]
+        rows = [("samples", f"{len(view['coordinates'])}"
+                 + (f" (rarefied to {rare_depth:,} reads)" if source.value == "rarefied" else "")),
+                ("variation on PC1 + PC2", f"{sum(view['explained']):.1%}"),
+                ("negative eigenvalues (share of positive)", f"{view['negative_share']:.1%}"),
+                (test["name"], f"{test['statistic']:.3f} (p = {test['p_value']:.3g})")]
+        if "rho_pc2" in test:
+            rows.append(("Spearman rho with PC2",
+                         f"{test['rho_pc2']:.3f} (p = {test['p_value_pc2']:.3g})"))
+        readout.value = _table_html(rows, "What the picture can and cannot tell you")
+
+    for control in (metric, source, color_by):
+        control.observe(update, names="value")
+    update()
+    return w.VBox([w.HBox([metric, source, color_by]), w.HBox([image, readout])])
+
+
+def _benchmark_case() -> dict:
+    from ._diversity import _benchmark_counts
+
+    counts = _benchmark_counts()
+    rng = np.random.default_rng(1)
+    metadata = pd.DataFrame({"sex": rng.choice(["female", "male"], len(counts)),
+                             "reads": counts.sum(axis=1)}, index=counts.index)
+    return {"table": counts.div(counts.sum(axis=1), axis=0), "metadata": metadata,
+            "metric": "braycurtis", "color_by": "sex"}
+
+
+UPDATE_CASES: list[tuple[str, Callable, dict]] = [
+    ("ordination: metric picker (Bray-Curtis, PERMANOVA 999)", ordination_view,
+     _benchmark_case()),
+    ("ordination: metric picker (Aitchison, Spearman)", ordination_view,
+     {**_benchmark_case(), "metric": "aitchison", "color_by": "reads"}),
+]
