@@ -5,19 +5,33 @@ The pure function is what the tests and the benchmarks call;
 the ``*_explorer()`` builders return an ``ipywidgets.Widget`` ready to display.
 """
 
-from ._barrier import LM_CUTOFFS, SUGAR_PROTOCOLS, leak_curve, leak_explorer, sugar_test_scenario
-from ._diversity import (
-    alpha_explorer,
-    alpha_profile,
-    composition_explorer,
-    compositional_shift,
-    rarefaction_explorer,
-    rarefaction_view,
-)
-from ._immune import GUT_SHARE_ESTIMATES, immune_census_check, immune_census_explorer
-from ._markers import cutoff_explorer, cutoff_performance, roc_table
-from ._ordination import ordination_explorer, ordination_view
-from ._study import chance_explorer, chance_findings, power_explorer, two_group_power
+import importlib
+
+_WHERE = {
+    "LM_CUTOFFS": "_barrier",
+    "SUGAR_PROTOCOLS": "_barrier",
+    "leak_curve": "_barrier",
+    "leak_explorer": "_barrier",
+    "sugar_test_scenario": "_barrier",
+    "alpha_explorer": "_diversity",
+    "alpha_profile": "_diversity",
+    "composition_explorer": "_diversity",
+    "compositional_shift": "_diversity",
+    "rarefaction_explorer": "_diversity",
+    "rarefaction_view": "_diversity",
+    "GUT_SHARE_ESTIMATES": "_immune",
+    "immune_census_check": "_immune",
+    "immune_census_explorer": "_immune",
+    "cutoff_explorer": "_markers",
+    "cutoff_performance": "_markers",
+    "roc_table": "_markers",
+    "ordination_explorer": "_ordination",
+    "ordination_view": "_ordination",
+    "chance_explorer": "_study",
+    "chance_findings": "_study",
+    "power_explorer": "_study",
+    "two_group_power": "_study",
+}
 
 __all__: list[str] = [
     "compositional_shift",
@@ -44,3 +58,16 @@ __all__: list[str] = [
     "roc_table",
     "cutoff_explorer",
 ]
+
+
+def __getattr__(name):
+    # Lazy import: a notebook importing one explorer does not pay for the others' SciPy imports.
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_WHERE))
