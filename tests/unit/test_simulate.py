@@ -3,7 +3,7 @@
 The effect tests use the method a student uses (Mann-Whitney U, Spearman, scikit-bio's
 natural-log Shannon) on the shipped files, and check values against the figures in
 ``shared/science/BRIEF.md``. The p-values they compute are the ones quoted in
-``docs/instructor/datasets.md``; `test_instructor_doc_quotes_current_p_values` keeps the
+``docs/instructor_guide.md`` (its datasets section); `test_instructor_doc_quotes_current_p_values` keeps the
 two in step.
 """
 
@@ -23,7 +23,7 @@ from gutcourse.simulate import _build, _sugar, _tables
 
 ROOT = Path(__file__).resolve().parents[2]
 DATASETS = ROOT / "datasets"
-INSTRUCTOR_DOC = ROOT / "docs" / "instructor" / "datasets.md"
+INSTRUCTOR_DOC = ROOT / "docs" / "instructor_guide.md"
 BUTYRATE = ["Faecalibacterium", "Agathobacter", "Roseburia", "Coprococcus", "Anaerostipes",
             "Butyricicoccus"]
 
