@@ -9,6 +9,11 @@ bank, and returns the problems it found (an empty list means all is well):
 - the blank release earns zero, and no locked non-test cell raises an error;
 - each misconception loses exactly its points, in exactly its cells, with its message.
 
+Misconceptions on different questions share a submission ("rounds", see
+:func:`plan_rounds`); a round whose result is not exactly the sum of its members
+is graded again one misconception at a time, so a problem is always reported
+against the entry that caused it.
+
 The module's test suite runs this for every folder under ``coursework/source/``,
 so adding an assignment folder is enough for it to be covered.
 """
@@ -161,6 +166,7 @@ class Verification:
     max_points: float = 0.0
     solution_seconds: float = 0.0
     results: dict = field(default_factory=dict)
+    verified: dict = field(default_factory=dict)  # misconception id -> submission that showed it
 
 
 def _locked_errors(executed_nb) -> list[str]:
@@ -218,11 +224,17 @@ def verify_assignment(assignment: str, source_root: str | Path | None = None,
     report.max_points = sum(points.values())
 
     submissions = {"solution": fill_answers(released, source_nb), "blank": released}
+    usable = []
     for m in bank:
         try:
-            submissions[f"mc_{m.id}"] = fill_answers(released, source_nb, m.replace)
+            fill_answers(released, source_nb, m.replace)
+            usable.append(m)
         except KeyError as err:
             report.problems.append(f"misconception {m.id}: {err}")
+    rounds = plan_rounds(usable, {grade_id(c): c.source for c in source_nb.cells if is_test(c)})
+    for r, members in enumerate(rounds):
+        merged = {gid: src for m in members for gid, src in m.replace.items()}
+        submissions[f"round{r + 1:02d}"] = fill_answers(released, source_nb, merged)
     for student, nb in submissions.items():
         submit(config, assignment, student, nb)
 
@@ -230,6 +242,26 @@ def verify_assignment(assignment: str, source_root: str | Path | None = None,
     report.results.update(autograde(config, assignment, ["solution"]))
     report.solution_seconds = time.perf_counter() - started
     report.results.update(autograde(config, assignment, [s for s in submissions if s != "solution"]))
+
+    # A round that does not come out exactly as the sum of its members is graded again
+    # one misconception at a time, so every problem is pinned on the right entry.
+    for r, members in enumerate(rounds):
+        result = report.results[f"round{r + 1:02d}"]
+        if not result.error and not _check_misconceptions(members, result, points):
+            report.verified.update({m.id: f"round{r + 1:02d}" for m in members})
+            continue
+        alone = []
+        for m in members:
+            student = f"mc_{m.id}"
+            submit(config, assignment, student, fill_answers(released, source_nb, m.replace))
+            alone.append(student)
+        report.results.update(autograde(config, assignment, alone))
+        for m in members:
+            result = report.results[f"mc_{m.id}"]
+            problems = [] if result.error else _check_misconceptions([m], result, points)
+            report.problems.extend(problems)
+            if not problems and not result.error:
+                report.verified[m.id] = f"mc_{m.id}"
 
     def executed(student):
         path = course / "autograded" / student / assignment / f"{assignment}.ipynb"
@@ -261,32 +293,94 @@ def verify_assignment(assignment: str, source_root: str | Path | None = None,
         for err in _locked_errors(blank_nb):
             report.problems.append(f"blank release: error in a locked cell: {err}")
 
-    for m in bank:
-        result = report.results.get(f"mc_{m.id}")
-        if result is None:
-            continue
-        report.problems.extend(_check_misconception(m, result, points))
     return report
 
 
-def _check_misconception(m: Misconception, result, points: dict[str, float]) -> list[str]:
+def _names(source: str) -> tuple[set[str], set[str]] | None:
+    """(names a cell defines, names it reads); None when it does not parse."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    defined, read = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, ast.Name):
+            (defined if isinstance(node.ctx, ast.Store) else read).add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            defined.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return defined, read
+
+
+def plan_rounds(bank: list[Misconception], test_sources: dict[str, str]) -> list[list[Misconception]]:
+    """Group misconceptions into rounds that can share one submission.
+
+    Members of a round touch different questions (their replaced answer cells and
+    the test cells they expect to fail), and none reads a name another member's
+    wrong answer defines, neither in its own code nor in its questions' tests
+    (``test_sources`` maps test grade id to source). So one notebook can carry them
+    all without one mistake reaching another's question. Grading rounds instead of
+    one notebook per misconception is what keeps the suite fast.
+    """
+    order = {q: i for i, q in enumerate(dict.fromkeys(question_of(g) for g in test_sources))}
+    profiles = []
+    for m in bank:
+        touched = {question_of(g) or g for g in [*m.replace, *m.expect]}
+        parsed = [_names(src) for src in m.replace.values()]
+        tests = [_names(src) for gid, src in test_sources.items() if (question_of(gid) or gid) in touched]
+        if any(p is None for p in parsed + tests):
+            profiles.append((m, touched, None, None))
+            continue
+        defined = set().union(*(d for d, _ in parsed))
+        read = set().union(*(r for _, r in parsed + tests))
+        profiles.append((m, touched, defined, read))
+
+    def clash(a, b) -> bool:
+        _, touched_a, defined_a, read_a = a
+        _, touched_b, defined_b, read_b = b
+        if touched_a & touched_b or defined_a is None or defined_b is None:
+            return True
+        return bool(defined_a & read_b or defined_b & read_a)
+
+    rounds: list[list] = []
+    first = lambda p: min((order.get(question_of(g), 0) for g in p[0].replace), default=0)  # noqa: E731
+    for profile in sorted(profiles, key=first):
+        for members in rounds:
+            if not any(clash(profile, other) for other in members):
+                members.append(profile)
+                break
+        else:
+            rounds.append([profile])
+    return [[p[0] for p in members] for members in rounds]
+
+
+def _check_misconceptions(members: list[Misconception], result, points: dict[str, float]) -> list[str]:
+    """Problems with one graded submission carrying ``members`` (disjoint misconceptions)."""
     problems = []
-    unknown = sorted(set(m.expect) - set(points))
-    if unknown:
-        problems.append(f"misconception {m.id}: expects test cells that do not exist: {unknown}")
+    name = ", ".join(m.id for m in members)
+    expected: dict[str, list[str]] = {}
+    for m in members:
+        unknown = sorted(set(m.expect) - set(points))
+        if unknown:
+            problems.append(f"misconception {m.id}: expects test cells that do not exist: {unknown}")
+        for gid, message in m.expect.items():
+            expected.setdefault(gid, []).append(message)
     lost_total = 0.0
     for gid, cell in result.cells.items():
         lost = cell.max_points - (cell.points or 0)
         lost_total += lost
-        if gid in m.expect:
+        if gid in expected:
             if lost <= 0:
-                problems.append(f"misconception {m.id}: {gid} should fail but earned its points")
-            elif m.expect[gid] and m.expect[gid] not in cell.message:
-                problems.append(f"misconception {m.id}: {gid} failed with {cell.message!r}, "
-                                f"expected a message containing {m.expect[gid]!r}")
+                problems.append(f"misconception {name}: {gid} should fail but earned its points")
+            for message in expected[gid]:
+                if message and message not in cell.message:
+                    problems.append(f"misconception {name}: {gid} failed with {cell.message!r}, "
+                                    f"expected a message containing {message!r}")
         elif lost > 0:
-            problems.append(f"misconception {m.id}: {gid} lost {lost:g} points it should keep"
+            problems.append(f"misconception {name}: {gid} lost {lost:g} points it should keep"
                             f"{' (' + cell.message + ')' if cell.message else ''}")
-    if abs(lost_total - m.points_lost) > 1e-9:
-        problems.append(f"misconception {m.id}: lost {lost_total:g} points, expected {m.points_lost:g}")
+    wanted = sum(m.points_lost for m in members)
+    if abs(lost_total - wanted) > 1e-9:
+        problems.append(f"misconception {name}: lost {lost_total:g} points, expected {wanted:g}")
     return problems
