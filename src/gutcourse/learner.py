@@ -7,11 +7,13 @@ import shutil
 from pathlib import Path
 
 # nbgrader's instructor and exchange tools; a learner working alone needs none of them.
+# The menu plugin only holds entries for those tools: left on, it shows learners an empty "Nbgrader" menu.
 INSTRUCTOR_LAB_PLUGINS = (
     "@jupyter/nbgrader:formgrader",
     "@jupyter/nbgrader:create-assignment",
     "@jupyter/nbgrader:course-list",
     "@jupyter/nbgrader:assignment-list",
+    "@jupyter/nbgrader:menu",
 )
 INSTRUCTOR_SERVER_EXTENSIONS = (
     "nbgrader.server_extensions.formgrader",
@@ -57,7 +59,13 @@ def write_learner_config(config_dir: str | Path) -> list[Path]:
     page = labconfig / "page_config.json"
     page.write_text(json.dumps({"disabledExtensions": {p: True for p in INSTRUCTOR_LAB_PLUGINS}},
                                indent=2) + "\n", encoding="utf-8")
+    # No prompt about fetching Jupyter news from the web: the module works offline.
+    notification = (config_dir / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+                    / "notification.jupyterlab-settings")
+    notification.parent.mkdir(parents=True, exist_ok=True)
+    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}) + "\n",
+                            encoding="utf-8")
     server = config_dir / "jupyter_server_config.json"
     server.write_text(json.dumps({"ServerApp": {"jpserver_extensions": {
         e: False for e in INSTRUCTOR_SERVER_EXTENSIONS}}}, indent=2) + "\n", encoding="utf-8")
-    return [page, server]
+    return [page, notification, server]
