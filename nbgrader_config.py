@@ -35,3 +35,35 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
+
+# Safe grading (docs/security.md): every kernel runs in a sandbox, and submitted
+# notebooks are repaired (deleted, copied or altered graded cells) before grading.
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "gutcourse.grading.repair.RepairCells",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.Autograde.autograde_preprocessors = [
+    "gutcourse.grading.sandbox.GuardedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+# Limits of each grading kernel.  Where the machine cannot isolate kernels
+# (not root and no bubblewrap, or not Linux) only the limits apply, and
+# `gutcourse grade` and `gutcourse check` say so in one line when they start.
+c.GradingSandbox.memory_mb = 2048          # address space per kernel process
+c.GradingSandbox.cpu_seconds = 600         # CPU time per kernel process
+c.GradingSandbox.file_mb = 200             # largest file a kernel may write
+c.GradingSandbox.processes = 128           # processes and threads per kernel
+c.GradingSandbox.tmp_mb = 256              # the kernel's private /tmp
+c.GradingSandbox.interrupt_grace = 5       # seconds to stop after a timeout's interrupt, then the kernel is killed
+c.GradingSandbox.submission_timeout = 900  # seconds for a whole notebook; later cells are not run
+c.GradingSandbox.max_output_mb = 5         # output kept per notebook while it runs (LimitOutput trims lines after)
+c.GradingSandbox.network = False           # kernels get no network

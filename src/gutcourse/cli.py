@@ -61,6 +61,19 @@ def _cmd_grade(args) -> int:
     for o in outcomes:
         if o.status == "failed":
             print(f"  {o.student}: {o.reason}")
+    noted = [o for o in outcomes if o.status == "graded" and o.notes]
+    if noted:
+        print("graded, with something to look at:")
+        for o in noted:
+            for note in o.notes:
+                print(f"  {o.student}: {note}")
+    if outcomes.backup:
+        print(f"gradebook backed up before grading: {outcomes.backup}")
+    for problem in outcomes.problems:
+        print(f"gradebook check: {problem}", file=sys.stderr)
+    if outcomes.problems:
+        print("the gradebook check failed: `gutcourse gradebook restore` puts the backup back", file=sys.stderr)
+        return 1
     return 1 if counts["failed"] and args.strict else 0
 
 
@@ -85,11 +98,51 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_check(args) -> int:
+    from gutcourse.grading import load_config
+    from gutcourse.grading.sandbox import describe
     from gutcourse.grading.selfcheck import check_notebook, format_check
 
+    print(describe(load_config()), file=sys.stderr)
     check = check_notebook(args.notebook)
     print(format_check(check))
     return 0 if check.result.error is None else 1
+
+
+def _cmd_gradebook(args) -> int:
+    from gutcourse.grading import backup
+    from gutcourse.grading._course import course_root
+
+    config = _config(args)
+    db_url, root = config.CourseDirectory.db_url, course_root(config)
+    if args.action == "list":
+        backups = backup.list_backups(root)
+        for path in backups:
+            print(path.name)
+        print(f"{len(backups)} backup(s) in {backup.backup_dir(root)}", file=sys.stderr)
+        return 0
+    if args.action == "backup":
+        path = backup.backup_gradebook(db_url, root, label="manual")
+        print(f"backed up to {path}" if path else "no gradebook yet: nothing to back up")
+        return 0
+    if args.action == "restore":
+        restored, saved = backup.restore_gradebook(db_url, root, args.name)
+        print(f"restored {restored.name}" + (f"; the gradebook it replaced is saved as {saved.name}" if saved else ""))
+        return 0
+    if not args.name:
+        print("gutcourse gradebook check ASSIGNMENT: name the assignment", file=sys.stderr)
+        return 2
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url) as gb:
+        try:
+            students = [s.student.id for s in gb.find_assignment(args.name).submissions]
+        except MissingEntry:
+            students = []
+    problems = backup.check_gradebook(db_url, args.name, students, partial_only=True)
+    for problem in problems:
+        print(problem)
+    print(f"{args.name}: {len(students)} submissions checked, {len(problems)} problem(s)", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def _cmd_demo(args) -> int:
@@ -156,6 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     chk = add("check", _cmd_check, "self-study: grade one notebook against the full tests, hidden ones included")
     chk.add_argument("notebook", metavar="NOTEBOOK")
 
+    gbk = add("gradebook", _cmd_gradebook,
+              "list, make or restore gradebook backups (one is made before every grading run), or check it")
+    gbk.add_argument("action", choices=["list", "backup", "restore", "check"])
+    gbk.add_argument("name", nargs="?", metavar="BACKUP|ASSIGNMENT",
+                     help="restore: the backup to put back (default: the newest made before a grading run); "
+                          "check: the assignment")
+    gbk.add_argument("--db", metavar="URL")
+
     demo = add("demo", _cmd_demo, "the whole instructor chain on a simulated class, for every assignment")
     demo.add_argument("--students", type=int, default=30)
     demo.add_argument("--seed", type=int, default=2026)
@@ -175,10 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", module="nbgrader")
     warnings.filterwarnings("ignore", message=".*not in session.*")
     from gutcourse.grading import CheckError, GradingError, ReleaseError
+    from gutcourse.grading.backup import BackupError
 
     try:
         return args.func(args)
-    except (CheckError, GradingError, ReleaseError, FileNotFoundError) as err:
+    except (BackupError, CheckError, GradingError, ReleaseError, FileNotFoundError) as err:
         print(f"gutcourse {args.command}: {err}", file=sys.stderr)
         return 1
 

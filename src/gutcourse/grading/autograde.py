@@ -32,6 +32,7 @@ class SubmissionResult:
     manual_pending: float = 0.0
     cells: dict[str, CellResult] = field(default_factory=dict)
     error: str | None = None
+    notes: list[str] = field(default_factory=list)  # what the grading sandbox or repair reported
 
 
 def submission_dir(config, assignment: str, student: str) -> Path:
@@ -85,13 +86,20 @@ def read_result(config, assignment: str, student: str, gradebook=None) -> Submis
 
 def autograde(config, assignment: str, students: list[str], *, force: bool = True) -> dict[str, SubmissionResult]:
     """Autograde ``students`` one after another in this process; never stops at a bad submission."""
+    from . import sandbox
+    from .repair import diagnose
+
     api = make_api(config)
     results = {}
     for student in students:
+        sandbox.incidents.clear()
         outcome = api.autograde(assignment, student, force=force, create=True)
         result = read_result(config, assignment, student)
+        result.notes = list(dict.fromkeys(sandbox.incidents))
         if not outcome.get("success"):
-            result.error = (outcome.get("error") or outcome.get("log") or "autograde failed").strip()
+            source = course_root(config) / "source" / assignment
+            why = diagnose(submission_dir(config, assignment, student), sorted(p.stem for p in source.glob("*.ipynb")))
+            result.error = why or (outcome.get("error") or outcome.get("log") or "autograde failed").strip()
         results[student] = result
     return results
 

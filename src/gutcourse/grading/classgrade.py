@@ -14,6 +14,12 @@ processes, all writing to the same gradebook:
 - nbgrader's autograde keeps manual scores already entered (it only sets
   ``auto_score``), so re-grading never overwrites a grader's work.
 - A submission that cannot be graded is reported with its reason; the others go on.
+- Kernels run in the grading sandbox (``sandbox.py``, ``docs/security.md``); what
+  went wrong inside one (a kernel that died or hung, repaired cells, suspected
+  tampering) is reported with the student. Each worker also stops a submission
+  that outlives the sandbox's own time limit.
+- The SQLite gradebook is backed up before the run and checked after it
+  (``backup.py``).
 """
 
 from __future__ import annotations
@@ -25,12 +31,17 @@ import multiprocessing
 import os
 import re
 import sys
+import threading
 import time
 import warnings
-from dataclasses import dataclass
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import sandbox
 from ._course import course_root, load_config, make_api
+from .backup import BackupError, backup_gradebook, check_gradebook
+from .repair import diagnose
 
 
 @dataclass
@@ -39,6 +50,20 @@ class GradeOutcome:
     status: str  # "graded", "skipped" or "failed"
     seconds: float = 0.0
     reason: str = ""
+    notes: list[str] = field(default_factory=list)  # what went wrong while it was graded
+
+
+class GradeRun(list):
+    """The outcomes of one run (a list of :class:`GradeOutcome`), with what the run itself did."""
+
+    sandbox: str = ""  # the one line saying which protections grading kernels had
+    backup: Path | None = None  # the gradebook's backup taken before the run
+    backup_note: str = ""  # why there is no backup, when there is none
+    problems: list[str]  # what the check of the gradebook after the run found
+
+    def __init__(self, outcomes=()):
+        super().__init__(outcomes)
+        self.problems = []
 
 
 class GradingError(RuntimeError):
@@ -99,24 +124,52 @@ def _graded_in_gradebook(db_url: str, assignment: str) -> set[str]:
 
 # --- worker side ---------------------------------------------------------------
 _worker_api = None
+_worker_limit = 0.0
 
 
-def _init_worker(root: str, db_url: str) -> None:
-    global _worker_api
+def _init_worker(root: str, db_url: str, platform: sandbox.Platform) -> None:
+    global _worker_api, _worker_limit
+    sandbox.pin_mode(platform)  # probed once by the coordinator
     warnings.filterwarnings("ignore", module="nbgrader")
     warnings.filterwarnings("ignore", message=".*not in session.*")
-    _worker_api = make_api(load_config(course_root=root, db_url=db_url))
+    config = load_config(course_root=root, db_url=db_url)
+    _worker_api = make_api(config)
+    policy = sandbox.GradingSandbox(config=config)
+    # The notebook's own limit stops a slow submission; this one catches anything it missed.
+    _worker_limit = policy.submission_timeout + 2 * policy.interrupt_grace + 60
 
 
-def _grade_one(assignment: str, student: str) -> tuple[str, bool, float, str]:
+def _expected_notebooks(root: Path, assignment: str) -> list[str]:
+    return sorted(p.stem for p in (root / "source" / assignment).glob("*.ipynb"))
+
+
+def _grade_one(assignment: str, student: str) -> tuple[str, bool, float, str, list[str]]:
     started = time.perf_counter()
+    sandbox.incidents.clear()
+    stopped = []
+
+    def last_resort():
+        stopped.append(sandbox.kill_running_kernels())
+
+    watchdog = threading.Timer(_worker_limit, last_resort)
+    watchdog.daemon = True
+    watchdog.start()
     try:
         outcome = _worker_api.autograde(assignment, student, force=True, create=True)
         ok = bool(outcome.get("success"))
         reason = "" if ok else _reason((outcome.get("log") or "") + "\n" + (outcome.get("error") or ""))
     except Exception as err:  # a worker must report, never die, on one bad submission
         ok, reason = False, f"{type(err).__name__}: {err}"
-    return student, ok, time.perf_counter() - started, reason
+    finally:
+        watchdog.cancel()
+    notes = list(dict.fromkeys(sandbox.incidents))
+    if stopped:
+        notes.append(f"stopped by the grader after {_worker_limit:.0f} s")
+    if not ok:
+        root = Path(_worker_api.coursedir.root)
+        folder = root / "submitted" / student / assignment
+        reason = diagnose(folder, _expected_notebooks(root, assignment)) or reason
+    return student, ok, time.perf_counter() - started, reason, notes
 
 
 _EXCEPTION_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w*(?:Error|Exception|Interrupt|Exit))\b:?\s*(.*)$")
@@ -155,12 +208,23 @@ class _Progress:
 
 
 def grade_class(config, assignment: str, *, workers: int = 2, force: bool = False,
-                students: list[str] | None = None, progress=sys.stderr) -> list[GradeOutcome]:
-    """Autograde every submission of ``assignment``; returns one outcome per student."""
+                students: list[str] | None = None, progress=sys.stderr) -> GradeRun:
+    """Autograde every submission of ``assignment``; returns one outcome per student.
+
+    The result is a list with three more attributes: ``sandbox`` (the protections
+    kernels had, also written to ``progress``), ``backup`` (the gradebook's copy
+    taken first) and ``problems`` (what the check of the gradebook afterwards found).
+    """
     root = course_root(config)
     db_url = prepare_database(config.CourseDirectory.db_url)
     students = submitted_students(config, assignment) if students is None else students
     in_gradebook = _graded_in_gradebook(db_url, assignment)
+    run = GradeRun()
+    platform = sandbox.detect(config)
+    run.sandbox = sandbox.describe(config, platform)
+    if progress is not None:
+        progress.write(run.sandbox + "\n")
+        progress.flush()
 
     outcomes: dict[str, GradeOutcome] = {}
     todo, prints = [], {}
@@ -177,21 +241,36 @@ def grade_class(config, assignment: str, *, workers: int = 2, force: bool = Fals
 
     bar = _Progress(len(todo), progress)
     if todo:
+        try:
+            run.backup = backup_gradebook(db_url, root)
+        except BackupError:
+            run.backup_note = ("this gradebook is not SQLite and was not backed up: "
+                               "back it up with the database's own tools first (docs/security.md)")
+            if progress is not None:
+                progress.write(f"gradebook: {run.backup_note}\n")
         context = multiprocessing.get_context("spawn")
         with cf.ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo))), mp_context=context,
-                                    initializer=_init_worker, initargs=(str(root), db_url)) as pool:
-            futures = [pool.submit(_grade_one, assignment, s) for s in todo]
+                                    initializer=_init_worker, initargs=(str(root), db_url, platform)) as pool:
+            futures = {pool.submit(_grade_one, assignment, s): s for s in todo}
             for future in cf.as_completed(futures):
-                student, ok, seconds, reason = future.result()
+                try:
+                    student, ok, seconds, reason, notes = future.result()
+                except BrokenProcessPool:
+                    # A worker died (killed from outside, out of memory): report, keep the others.
+                    student, ok, seconds, notes = futures[future], False, 0.0, []
+                    reason = "the grading worker died; run `gutcourse grade` again to finish"
                 if ok:
                     _write_marker(_marker(config, assignment, student),
                                   {"fingerprint": prints[student], "db": _db_key(db_url)})
-                    outcomes[student] = GradeOutcome(student, "graded", seconds)
+                    outcomes[student] = GradeOutcome(student, "graded", seconds, notes=notes)
                 else:
                     _marker(config, assignment, student).unlink(missing_ok=True)
-                    outcomes[student] = GradeOutcome(student, "failed", seconds, reason)
+                    outcomes[student] = GradeOutcome(student, "failed", seconds, reason, notes)
                 bar.step(student, "graded" if ok else "FAILED")
-    return [outcomes[s] for s in students]
+        graded = [s for s in todo if outcomes[s].status == "graded"]
+        run.problems = check_gradebook(db_url, assignment, graded)
+    run.extend(outcomes[s] for s in students)
+    return run
 
 
 def _db_key(db_url: str) -> str:

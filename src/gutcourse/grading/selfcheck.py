@@ -120,6 +120,8 @@ def format_check(check: SelfCheck) -> str:
         label = q.replace("q", "", 1).replace("_", ".")
         lines.append(f"{label:<10} {got:>4g} / {top:<3g}  {messages[0] if messages else 'ok'}")
         lines.extend(f"{'':<10} {'':>9}  {m}" for m in messages[1:])
+    if result.notes:
+        lines += [""] + [f"note: {note}" for note in result.notes]
     if check.feedback:
         lines += ["", f"feedback: {check.feedback}"]
     return "\n".join(lines)

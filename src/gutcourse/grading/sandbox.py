@@ -1,0 +1,698 @@
+"""Grading kernels that a student's code cannot escape, hang or flood.
+
+nbgrader runs every submission in an ordinary kernel with the grader's rights.
+Here each kernel is started through :mod:`gutcourse.grading._sandbox_exec`
+with resource limits and, where the operating system allows it, without
+network and with a filesystem view in which only the submission's own folder
+is writable and the course folder (gradebook, other students, solutions) is
+hidden. ``docs/security.md`` explains what this does and does not protect.
+
+``nbgrader_config.py`` puts :class:`GuardedExecute` in place of nbgrader's
+``Execute``, so ``gutcourse grade``, ``gutcourse check``, the tests of the
+tests and nbgrader's own ``autograde`` all grade this way. Settings are the
+traits of :class:`GradingSandbox` (``c.GradingSandbox.memory_mb = 2048``) and
+nbgrader's ``c.Execute.timeout`` (seconds per cell).
+
+:class:`GuardedExecute` also makes a stuck or dead kernel cheap: a cell that
+times out and whose kernel does not react to the interrupt within
+``interrupt_grace`` seconds, or a kernel that exits, stops the notebook there.
+The remaining cells are marked as not run (their tests earn nothing, unlike
+jupyter/nbgrader#427), the points earned before are kept, and what happened is
+recorded in :data:`incidents` for the grader to report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat.notebooknode import NotebookNode
+from nbgrader.preprocessors import Execute
+from traitlets import Bool, Float, Integer, List, Unicode
+from traitlets.config import Configurable
+
+LAUNCHER = Path(__file__).with_name("_sandbox_exec.py")
+_CELL_ALLOWANCE = 64 * 1024  # bytes of output every cell keeps, even after a flood elsewhere
+_IOPUB_DRAIN = 30  # seconds a finished cell's output may take to arrive
+_MODE_ENV = "GUTCOURSE_SANDBOX_MODE"
+
+
+class GradingSandbox(Configurable):
+    """Limits and isolation for grading kernels (settings in ``nbgrader_config.py``)."""
+
+    enabled = Bool(True, help="Run grading kernels in the sandbox at all.").tag(config=True)
+    memory_mb = Integer(2048, help="Address space of each kernel process, in MB.").tag(config=True)
+    cpu_seconds = Integer(600, help="CPU time of each kernel process, in seconds.").tag(config=True)
+    file_mb = Integer(200, help="Largest file a kernel may write, in MB.").tag(config=True)
+    processes = Integer(128, help="Processes and threads a kernel may run at once.").tag(config=True)
+    tmp_mb = Integer(256, help="Size of the kernel's private /tmp, in MB.").tag(config=True)
+    interrupt_grace = Float(
+        5.0, help="Seconds a timed-out cell gets to stop after the interrupt before its kernel is killed."
+    ).tag(config=True)
+    submission_timeout = Integer(
+        900, help="Seconds one notebook may run in total; later cells are not run."
+    ).tag(config=True)
+    max_output_mb = Float(
+        5.0, help="Output kept from one notebook, in MB; the rest is dropped while it runs."
+    ).tag(config=True)
+    network = Bool(False, help="Allow kernels to use the network.").tag(config=True)
+    isolate_files = Bool(
+        True, help="Hide the course folder and make everything but the submission read-only."
+    ).tag(config=True)
+    use_bubblewrap = Bool(True, help="Use bubblewrap (bwrap) when not running as root.").tag(config=True)
+    hide_paths = List(
+        Unicode(), ["/srv/nbgrader/exchange"],
+        help="More folders the kernel must not see (besides the course folder and the gradebook's).",
+    ).tag(config=True)
+    uid_base = Integer(
+        1_000_000_000, help="As root, kernels run as user ids from here up (no account needed)."
+    ).tag(config=True)
+
+
+# ----------------------------------------------------------------------------- platform
+@dataclass(frozen=True)
+class Platform:
+    """What this machine lets the sandbox do: ``namespaces``, ``bwrap``, ``limits`` or ``off``."""
+
+    mode: str
+    why: str = ""  # why a stronger mode is not available
+
+
+def _course_paths(config) -> tuple[list[str], list[str]]:
+    """(folders to hide, folders the kernel needs to read) for this configuration."""
+    from ._course import repo_root
+
+    hide: list[str] = []
+    root = getattr(getattr(config, "CourseDirectory", None), "root", None) if config is not None else None
+    if root:
+        hide.append(str(Path(root).resolve()))
+    db_url = str(getattr(config.CourseDirectory, "db_url", "")) if root else ""
+    if db_url.startswith("sqlite:///"):
+        hide.append(str(Path(db_url.removeprefix("sqlite:///").split("?", 1)[0]).resolve().parent))
+    checkout = Path(__file__).resolve().parents[3]  # the package's own checkout: datasets, sources
+    data_dir = os.environ.get("GUTCOURSE_DATA_DIR") or str(checkout / "datasets")
+    needed = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, str(repo_root()), str(checkout))}
+    if os.path.isdir(data_dir):
+        needed.add(os.path.realpath(data_dir))
+    needed |= {os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)}
+    return list(dict.fromkeys(hide)), sorted(needed)
+
+
+def _opaque_ancestor(path: str) -> str | None:
+    """The outermost folder above ``path`` that other users cannot enter, if any."""
+    parts = Path(path).parts
+    for i in range(2, len(parts)):
+        folder = str(Path(*parts[:i]))
+        try:
+            if not os.stat(folder).st_mode & stat.S_IXOTH:
+                return folder
+        except OSError:
+            return None
+    return None
+
+
+def mount_plan(hide: list[str], needed: list[str], writable: list[str], *, root: bool,
+               mask: list[str] = ()) -> list[tuple[str, str]]:
+    """The ordered mounts that build a kernel's view of the filesystem.
+
+    ``hide`` folders (the course, the gradebook's) become empty; nothing inside
+    them comes back except the ``writable`` folders, bound back writable.
+    ``mask`` folders (the grader's home) and, when running as root (the kernel
+    then runs as another user), folders other users cannot enter become empty
+    too, but the ``needed`` folders inside them (the Python installation, this
+    checkout) come back read-only. ``/tmp`` and friends become private scratch
+    space. Outer mounts come before inner ones, so a hidden course folder inside
+    an exposed checkout stays hidden and a submission inside it stays visible.
+    """
+    ops: dict[str, str] = {}
+    for path in ("/tmp", "/var/tmp", "/dev/shm"):
+        if os.path.isdir(path):
+            ops[path] = "scratch"
+    for path in [*mask, *hide]:
+        if os.path.isdir(path):
+            ops[path] = "hide"
+    for path in needed:
+        if any(path == h or _inside(path, h) for h in hide):
+            continue  # what is hidden stays hidden, whatever the grader's own path holds
+        opaque = _opaque_ancestor(path) if root else None
+        if opaque and opaque not in ops:
+            ops[opaque] = "hide"
+        ops.setdefault(path, "bind_ro")
+    for path in writable:
+        ops[path] = "bind_rw"
+    plan: list[tuple[str, str]] = []
+    for path, kind in sorted(ops.items(), key=lambda kv: (len(Path(kv[0]).parts), kv[0])):
+        enclosing = [(p, k) for p, k in plan if _inside(path, p)]
+        innermost = max(enclosing, key=lambda pk: len(pk[0]))[1] if enclosing else None
+        # A needed folder is bound only where a hiding mount above it took it away.
+        if kind == "bind_ro" and innermost in (None, "bind_ro", "bind_rw"):
+            continue
+        plan.append((path, kind))
+    return [(kind, path) for path, kind in plan]
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path != folder and (path + "/").startswith(folder.rstrip("/") + "/")
+
+
+def _probe(mode: str, policy: GradingSandbox, config) -> str:
+    """Start a throwaway sandbox of ``mode``; returns "" if a kernel could run in it, else why not."""
+    hide, needed = _course_paths(config)
+    with tempfile.TemporaryDirectory(prefix="gutcourse-probe-") as tmp:
+        jail = Jail(policy, Platform(mode), tmp, hide=hide, needed=needed)
+        try:
+            jail.prepare()
+            cmd = jail.wrap([sys.executable, "-c", "import ipykernel, gutcourse.checks"])
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=tmp,
+                                  env=dict(os.environ, **jail.env()))
+        except (OSError, subprocess.SubprocessError) as err:
+            return f"{type(err).__name__}: {err}"
+        finally:
+            jail.release()
+    if done.returncode == 0:
+        return ""
+    lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else f"exit code {done.returncode}"
+
+
+_detected: dict[tuple, Platform] = {}
+
+
+def detect(config) -> Platform:
+    """The sandbox mode for this process (probed once, or inherited from the grading run)."""
+    policy = GradingSandbox(config=config)
+    inherited = os.environ.get(_MODE_ENV)
+    if inherited:
+        mode, _, why = inherited.partition(":")
+        return Platform(mode, why)
+    key = (policy.enabled, policy.isolate_files, policy.use_bubblewrap, os.geteuid() if hasattr(os, "geteuid") else 0)
+    if key not in _detected:
+        _detected[key] = _detect(policy, config)
+    return _detected[key]
+
+
+def _detect(policy: GradingSandbox, config) -> Platform:
+    if not policy.enabled:
+        return Platform("off", "switched off in nbgrader_config.py (GradingSandbox.enabled)")
+    if os.name != "posix":
+        return Platform("off", f"no sandbox on {sys.platform}")
+    if not sys.platform.startswith("linux"):
+        return Platform("limits", f"{sys.platform} has no Linux namespaces")
+    if not policy.isolate_files:
+        return Platform("limits", "isolation switched off (GradingSandbox.isolate_files)")
+    reasons = []
+    if os.geteuid() == 0:
+        why = _probe("namespaces", policy, config)
+        if not why:
+            return Platform("namespaces")
+        reasons.append(f"namespaces failed ({why})")
+    else:
+        reasons.append("not running as root")
+    bwrap = shutil.which("bwrap")
+    if policy.use_bubblewrap and bwrap:
+        why = _probe("bwrap", policy, config)
+        if not why:
+            return Platform("bwrap", "; ".join(reasons))
+        reasons.append(f"bubblewrap failed ({why})")
+    elif policy.use_bubblewrap:
+        reasons.append("bubblewrap is not installed")
+    return Platform("limits", "; ".join(reasons))
+
+
+def pin_mode(platform: Platform) -> None:
+    """Use ``platform`` in this process (a grading worker) and its children without probing."""
+    os.environ[_MODE_ENV] = f"{platform.mode}:{platform.why}"
+
+
+def describe(config, platform: Platform | None = None) -> str:
+    """One line saying which protections grading kernels get here."""
+    policy = GradingSandbox(config=config)
+    platform = platform or detect(config)
+    timeout = getattr(getattr(config, "Execute", None), "timeout", None) or 30
+    limits = (f"limits: memory {policy.memory_mb} MB, CPU {policy.cpu_seconds} s, files {policy.file_mb} MB, "
+              f"{policy.processes} processes; timeouts {timeout} s per cell, "
+              f"{policy.submission_timeout} s per notebook")
+    if platform.mode == "off":
+        return f"grading sandbox OFF ({platform.why}): student code runs with your rights; timeouts only"
+    net = "network allowed" if policy.network else "no network"
+    if platform.mode == "namespaces":
+        return (f"grading sandbox: each kernel as its own user, {net}, course folder hidden, "
+                f"only the submission's folder writable; {limits}")
+    if platform.mode == "bwrap":
+        return (f"grading sandbox (bubblewrap): {net}, course folder hidden, only the submission's "
+                f"folder writable, kernels keep your user id; {limits}")
+    missing = "network and filesystem NOT isolated" + (f" ({platform.why})" if platform.why else "")
+    return f"grading sandbox: resource limits only, {missing}; {limits}"
+
+
+# ----------------------------------------------------------------------------- one kernel
+_counter = 0
+
+
+def _processes_of(uid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status", encoding="ascii", errors="replace") as fh:
+                for line in fh:
+                    if line.startswith("State:") and line.split()[1] in ("Z", "X"):
+                        break  # already dead, waiting for its parent to notice
+                    if line.startswith("Uid:"):
+                        if int(line.split()[1]) == uid or int(line.split()[2]) == uid:
+                            pids.append(int(entry))
+                        break
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+def kill_user(uid: int, wait: float = 5.0) -> None:
+    """SIGKILL every process running as ``uid`` until none is left (a kernel's own user id)."""
+    deadline = time.monotonic() + wait
+    while True:
+        pids = _processes_of(uid)
+        if not pids or time.monotonic() > deadline:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.02)
+
+
+def _tasks_of_current_user() -> int:
+    """Processes and threads now running as this user (RLIMIT_NPROC counts them all)."""
+    uid, count = os.getuid(), 0
+    try:
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    if os.stat(f"/proc/{entry}").st_uid == uid:
+                        count += len(os.listdir(f"/proc/{entry}/task"))
+                except OSError:
+                    continue
+    except OSError:
+        return 0
+    return count
+
+
+def sanitize_folder(folder: Path, uid: int | None, owner: tuple[int, int]) -> list[str]:
+    """Make a folder a kernel could write safe for the grader to write into again.
+
+    Symbolic links, hard links and special files are removed (the grader would
+    otherwise write the graded notebook through them), and, when the kernel had
+    a user id of its own, its files are given back to the folder's owner.
+    Returns what was removed.
+    """
+    removed = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISLNK(st.st_mode) or not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)) \
+                    or (stat.S_ISREG(st.st_mode) and st.st_nlink > 1):
+                os.unlink(path)
+                removed.append(os.path.relpath(path, folder))
+                if name in dirnames:
+                    dirnames.remove(name)
+                continue
+            if uid is not None and st.st_uid == uid:
+                os.lchown(path, *owner)
+            if stat.S_ISDIR(st.st_mode) and not st.st_mode & stat.S_IRWXU:
+                os.chmod(path, 0o755)
+    if uid is not None:
+        os.lchown(folder, *owner)
+    return removed
+
+
+def _matplotlib_cache() -> Path | None:
+    base = os.environ.get("MPLCONFIGDIR")
+    if base:
+        return Path(base)
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "matplotlib"
+
+
+_RUNTIME_PREFIX = "gutcourse-kernel-"
+_swept: set[str] = set()
+
+
+def _sweep_runtime_dirs(base: str) -> None:
+    """Remove runtime folders left by graders that were killed (once per process and folder)."""
+    if base in _swept:
+        return
+    _swept.add(base)
+    for entry in Path(base).glob(f"{_RUNTIME_PREFIX}*-*"):
+        try:
+            pid = int(entry.name[len(_RUNTIME_PREFIX):].split("-", 1)[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(entry, ignore_errors=True)
+        except (ValueError, PermissionError, OSError):
+            continue
+
+
+class Jail:
+    """The sandbox of one kernel: its user id, private folders and launch command."""
+
+    def __init__(self, policy: GradingSandbox, platform: Platform, cwd: str | os.PathLike,
+                 *, hide: list[str], needed: list[str]):
+        global _counter
+        self.policy, self.platform = policy, platform
+        self.cwd = os.path.realpath(cwd)
+        home = os.path.realpath(os.path.expanduser("~"))
+        self.hide = hide + list(policy.hide_paths)
+        # The grader's home holds more than grading needs; what the kernel needs from it comes back.
+        self.mask = [home] if home != "/" else []
+        self.needed = needed
+        self.uid = None
+        if platform.mode == "namespaces":
+            _counter += 1
+            self.uid = policy.uid_base + (os.getpid() % (1 << 22)) * 8 + _counter % 8
+        base = tempfile.gettempdir()
+        if len(base) > 60 and os.path.isdir("/tmp"):
+            base = "/tmp"  # the kernel's sockets live here, and socket paths are short (108 bytes)
+        _sweep_runtime_dirs(base)
+        self.runtime = Path(tempfile.mkdtemp(prefix=f"{_RUNTIME_PREFIX}{os.getpid()}-", dir=base))
+        st = os.stat(self.cwd)
+        self.owner = (st.st_uid, st.st_gid)
+
+    def prepare(self) -> None:
+        """Create the kernel's private folders and hand it its working folder."""
+        for sub in ("home", "ipython", "mpl", "cache"):
+            (self.runtime / sub).mkdir()
+        cache = _matplotlib_cache()
+        if cache and cache.is_dir():
+            # A fresh matplotlib config folder would rebuild its font list: seconds per kernel.
+            for font_list in cache.glob("fontlist-*.json"):
+                shutil.copy(font_list, self.runtime / "mpl" / font_list.name)
+        if self.uid is not None:
+            kill_user(self.uid)
+            for dirpath, dirnames, filenames in os.walk(self.runtime):
+                for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+                    os.lchown(name, self.uid, self.uid)
+            for dirpath, dirnames, filenames in os.walk(self.cwd, followlinks=False):
+                for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+                    os.lchown(name, self.uid, self.uid)
+        os.chmod(self.runtime, 0o700)
+
+    def give(self, path: str | os.PathLike) -> None:
+        """Let the kernel's user read a file the grader wrote for it (its connection file)."""
+        if self.uid is not None:
+            os.lchown(path, self.uid, self.uid)
+
+    def env(self) -> dict[str, str]:
+        r = self.runtime
+        env = {"HOME": str(r / "home"), "IPYTHONDIR": str(r / "ipython"), "MPLCONFIGDIR": str(r / "mpl"),
+               "XDG_CACHE_HOME": str(r / "cache"), "JUPYTER_RUNTIME_DIR": str(r),
+               "JUPYTER_DATA_DIR": str(r / "home"), "TMPDIR": "/tmp", "MPLBACKEND": "Agg",
+               # Threads count against the process limit, and two graders share the cores anyway.
+               "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        if self.platform.mode in ("namespaces", "bwrap"):
+            # ipykernel would take its new parent (the namespace's init) for a dead grader.
+            env["JPY_PARENT_PID"] = "1"
+        if self.uid is not None:
+            env["USER"] = env["LOGNAME"] = "grader"
+        return env
+
+    def limits(self) -> dict[str, int]:
+        mb = 1 << 20
+        processes = self.policy.processes
+        if self.uid is None and sys.platform.startswith("linux"):
+            processes += _tasks_of_current_user()  # RLIMIT_NPROC counts everything this user runs
+        return {"RLIMIT_AS": self.policy.memory_mb * mb, "RLIMIT_CPU": self.policy.cpu_seconds,
+                "RLIMIT_FSIZE": self.policy.file_mb * mb, "RLIMIT_NPROC": processes, "RLIMIT_CORE": 0}
+
+    def spec(self) -> dict:
+        mounts = []
+        if self.platform.mode in ("namespaces", "bwrap"):
+            mounts = mount_plan(self.hide, self.needed, [self.cwd, str(self.runtime)],
+                                root=self.platform.mode == "namespaces", mask=self.mask)
+        return {"mode": self.platform.mode if self.platform.mode != "off" else "limits",
+                "uid": self.uid, "gid": self.uid, "limits": self.limits(), "mounts": mounts,
+                "scratch_mb": self.policy.tmp_mb, "network": self.policy.network, "cwd": self.cwd,
+                "env": self.env(), "bwrap": shutil.which("bwrap") or "bwrap"}
+
+    def wrap(self, cmd: list[str]) -> list[str]:
+        return [sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(self.spec()), "--", *cmd]
+
+    def release(self) -> list[str]:
+        """Stop whatever the kernel left running and give the folder back; returns removed files."""
+        removed = []
+        if self.uid is not None:
+            kill_user(self.uid)
+        if os.path.isdir(self.cwd) and self.platform.mode != "off":
+            removed = sanitize_folder(Path(self.cwd), self.uid, self.owner)
+        shutil.rmtree(self.runtime, ignore_errors=True)
+        return removed
+
+
+# ----------------------------------------------------------------------------- kernel manager
+_live_managers: set = set()
+
+
+def kill_running_kernels() -> int:
+    """SIGKILL every sandboxed kernel this process started (the worker's last-resort time limit)."""
+    count = 0
+    for km in list(_live_managers):
+        process = getattr(km.provisioner, "process", None) if km.provisioner else None
+        if process is not None and process.poll() is None:
+            try:
+                os.killpg(os.getpgid(process.pid), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                process.kill()
+            count += 1
+        if km._jail is not None and km._jail.uid is not None:
+            kill_user(km._jail.uid, wait=1.0)
+    return count
+
+
+class SandboxKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernels start inside a :class:`Jail`."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.policy = GradingSandbox(config=self.config)
+        self.platform = detect(self.config)
+        self._jail: Jail | None = None
+
+    async def _async_pre_start_kernel(self, **kw):
+        hide, needed = _course_paths(self.config)
+        self._jail = Jail(self.policy, self.platform, kw.get("cwd") or os.getcwd(), hide=hide, needed=needed)
+        self._jail.prepare()
+        self.connection_file = str(self._jail.runtime / "kernel.json")
+        # The kernel talks to us through Unix sockets in its private runtime folder: they work
+        # without a network and, unlike TCP ports, no other user of the machine can reach them.
+        self.transport = "ipc"
+        self.ip = str(self._jail.runtime / "k")
+        return await super()._async_pre_start_kernel(**kw)
+
+    def write_connection_file(self, **kwargs) -> None:
+        super().write_connection_file(**kwargs)
+        if self._jail is not None:
+            self._jail.give(self.connection_file)
+
+    def format_kernel_cmd(self, extra_arguments=None) -> list[str]:
+        cmd = super().format_kernel_cmd(extra_arguments)
+        return self._jail.wrap(cmd) if self._jail is not None else cmd
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        env = dict(kw.get("env") or os.environ)
+        env.update(self._jail.env())
+        kw["env"] = env
+        await super()._async_launch_kernel(kernel_cmd, **kw)
+        _live_managers.add(self)
+
+    @property
+    def exit_status(self) -> int | None:
+        process = getattr(self.provisioner, "process", None) if self.provisioner else None
+        return process.poll() if process is not None else None
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        try:
+            await super()._async_cleanup_resources(restart=restart)
+        finally:
+            _live_managers.discard(self)
+            if self._jail is not None:
+                removed = self._jail.release()
+                self._jail = None
+                if removed:
+                    incidents.append("removed links and special files the kernel left in its folder: "
+                                     + ", ".join(removed[:5]))
+
+    cleanup_resources = _async_cleanup_resources
+
+
+# ----------------------------------------------------------------------------- execution
+#: What went wrong while grading in this process, one message each.
+#: The grading worker empties it before each submission and reports what it holds after.
+incidents: list[str] = []
+
+
+def _where(cell, index: int) -> str:
+    """A cell as the student knows it: its grade id, else its position."""
+    gid = (cell.get("metadata", {}).get("nbgrader") or {}).get("grade_id")
+    return f"cell {gid}" if gid else f"cell {index + 1}"
+
+
+def _exit_description(code: int | None) -> str:
+    if code is None:
+        return "stopped"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    if code > 128 and code - 128 in signal.valid_signals():
+        return f"was killed by {signal.Signals(code - 128).name}"
+    return f"exited with code {code}"
+
+
+class GuardedExecute(Execute):
+    """nbgrader's Execute with a sandboxed kernel, an output budget and a kernel that cannot stall it."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.policy = GradingSandbox(parent=self)
+        if self.policy.enabled and os.name == "posix":
+            self.kernel_manager_class = SandboxKernelManager
+
+    # -- timing ---------------------------------------------------------------------
+    def _cell_timeout(self, cell) -> int:
+        remaining = max(1, int(self._deadline - time.monotonic()) + 1)
+        return min(self.timeout, remaining) if self.timeout and self.timeout > 0 else remaining
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        self._interrupted = True
+        # After the interrupt, the kernel has this long to say the cell ended.
+        self.iopub_timeout = max(1, int(round(self.policy.interrupt_grace)))
+        return await super()._async_handle_timeout(timeout, cell)
+
+    # -- output budget -----------------------------------------------------------------
+    def process_message(self, msg, cell, cell_index):
+        msg_type = msg["msg_type"]
+        content = msg["content"]
+        if msg_type == "stream":
+            size = len(content.get("text", ""))
+        elif msg_type in ("display_data", "execute_result", "update_display_data"):
+            size = sum(len(str(v)) for v in (content.get("data") or {}).values())
+        elif msg_type.startswith("comm"):
+            size = len(str(content.get("data")))
+        elif msg_type == "error":
+            content["evalue"] = str(content.get("evalue", ""))[:2000]
+            content["traceback"] = [line[:2000] for line in content.get("traceback", [])[:200]]
+            size = 0
+        else:
+            size = 0
+        self._output_bytes += size
+        cell_bytes = self._cell_bytes.get(cell_index, 0) + size
+        self._cell_bytes[cell_index] = cell_bytes
+        # A flood stops at the notebook's budget; later cells still keep a little output each.
+        over = cell_bytes > self._output_budget or (
+            self._output_bytes > self._output_budget and cell_bytes > _CELL_ALLOWANCE)
+        if size and over and msg_type != "execute_result":
+            if cell_index not in self._truncated_cells:
+                self._truncated_cells.add(cell_index)
+                cell.outputs.append(NotebookNode(
+                    output_type="stream", name="stdout",
+                    text=f"\n... output beyond {self.policy.max_output_mb:g} MB was dropped by the grader ...\n"))
+            if msg_type == "stream" and content.get("name") == "stderr" and cell_index not in self._stderr_cells:
+                # Output on stderr fails a test cell: dropping it must not turn a failure into a pass.
+                self._stderr_cells.add(cell_index)
+                cell.outputs.append(NotebookNode(output_type="stream", name="stderr",
+                                                 text="... (stderr output dropped) ...\n"))
+            return None
+        return super().process_message(msg, cell, cell_index)
+
+    # -- cells -----------------------------------------------------------------------
+    def _mark_not_run(self, cell, ename: str, evalue: str) -> None:
+        cell.outputs = list(cell.get("outputs", [])) + [NotebookNode(
+            output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])]
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        runs = cell.cell_type == "code" and cell.source.strip()
+        if self._stopped is not None:
+            if runs:
+                self._mark_not_run(cell, "NotRun", self._stopped)
+            return cell
+        if runs and self._deadline - time.monotonic() <= 0:
+            self._stop(f"not run: the notebook used up its {self.policy.submission_timeout} s", cell, cell_index)
+            self._mark_not_run(cell, "NotRun", self._stopped)
+            return cell
+        self._interrupted = False
+        # A cell that finished may still be sending a long output: give it time to arrive.
+        self.iopub_timeout = _IOPUB_DRAIN
+        try:
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        except (CellTimeoutError, DeadKernelError) as err:
+            if isinstance(err, DeadKernelError):
+                await self._wait_exit()
+                what = f"the kernel {_exit_description(self._exit_code())} while this cell ran"
+            elif self._interrupted:
+                what = (f"this cell ran past its time limit and the kernel did not stop within "
+                        f"{self.policy.interrupt_grace:g} s of the interrupt, so it was shut down")
+            else:
+                what = f"the kernel stopped answering ({err.__class__.__name__}), so it was shut down"
+            await self._kill_kernel()
+            self._mark_not_run(cell, "KernelStopped", what)
+            self._stop(f"not run: the kernel had stopped at {_where(cell, cell_index)}", cell, cell_index, what)
+            return cell
+
+    # nbclient binds the synchronous wrapper to its own coroutine; point it at ours.
+    execute_cell = run_sync(async_execute_cell)
+
+    def _stop(self, message: str, cell, cell_index: int, what: str | None = None) -> None:
+        self._stopped = message
+        incidents.append(f"{_where(cell, cell_index)}: {what or message}; later cells not run")
+
+    def _exit_code(self) -> int | None:
+        return getattr(self.km, "exit_status", None) if self.km is not None else None
+
+    async def _wait_exit(self) -> None:
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        for _ in range(50):
+            if process is None or process.poll() is not None:
+                return
+            await asyncio.sleep(0.02)
+
+    async def _kill_kernel(self) -> None:
+        try:
+            if self.km is not None and await self.km.is_alive():
+                await self.km.shutdown_kernel(now=True)
+        except Exception:  # the kernel is going away either way; nothing to report
+            pass
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._stopped = None
+        self._interrupted = False
+        self._deadline = time.monotonic() + self.policy.submission_timeout
+        self._output_bytes = 0
+        self._output_budget = int(self.policy.max_output_mb * (1 << 20))
+        self._truncated_cells: set[int] = set()
+        self._cell_bytes: dict[int, int] = {}
+        self._stderr_cells: set[int] = set()
+        self.timeout_func = self._cell_timeout
+        nb, resources = super().preprocess(nb, resources, km)
+        if self._truncated_cells:
+            incidents.append(f"output beyond {self.policy.max_output_mb:g} MB dropped "
+                             f"(cells {', '.join(str(i + 1) for i in sorted(self._truncated_cells))})")
+        return nb, resources
