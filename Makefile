@@ -43,9 +43,12 @@ release: setup
 demo: setup
 	JUPYTER_CONFIG_DIR=$(JUPYTER_HOME)/instructor $(VENV)/bin/gutcourse demo
 
+# JupyterLab refuses to run as root unless told to; a learner's own machine is rarely root.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: release
 	$(VENV)/bin/gutcourse workspace workspace --jupyter-config $(JUPYTER_HOME)/learner
-	JUPYTER_CONFIG_DIR=$(JUPYTER_HOME)/learner $(VENV)/bin/jupyter lab \
+	cd workspace && JUPYTER_CONFIG_DIR=$(JUPYTER_HOME)/learner $(CURDIR)/$(VENV)/bin/jupyter lab $(ALLOW_ROOT) \
 	  --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --ServerApp.root_dir=$(CURDIR)/workspace
 
 # Debian's chromium for the browser tests; installed when we are root and it is missing.

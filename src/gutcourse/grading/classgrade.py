@@ -122,6 +122,13 @@ def _graded_in_gradebook(db_url: str, assignment: str) -> set[str]:
                                f"run `gutcourse release {assignment}` first") from None
 
 
+# Workers are forked from this process where the platform allows it: they inherit the
+# imports of nbgrader and its dependencies (about 1.5 s of CPU per worker with "spawn").
+# Nothing that forking would duplicate is open at that point: no threads, no event loop,
+# no database connection (every Gradebook above was closed).
+_START_METHOD = "fork" if sys.platform == "linux" else "spawn"
+
+
 # --- worker side ---------------------------------------------------------------
 _worker_api = None
 _worker_limit = 0.0
@@ -248,7 +255,7 @@ def grade_class(config, assignment: str, *, workers: int = 2, force: bool = Fals
                                "back it up with the database's own tools first (docs/security.md)")
             if progress is not None:
                 progress.write(f"gradebook: {run.backup_note}\n")
-        context = multiprocessing.get_context("spawn")
+        context = multiprocessing.get_context(_START_METHOD)
         with cf.ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo))), mp_context=context,
                                     initializer=_init_worker, initargs=(str(root), db_url, platform)) as pool:
             futures = {pool.submit(_grade_one, assignment, s): s for s in todo}
