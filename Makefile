@@ -29,6 +29,7 @@ help:
 	@echo "make clean    remove generated course folders, caches and the venv"
 
 setup: $(STAMP)
+	@mkdir -p $(JUPYTER_DATA_DIR) $(JUPYTER_RUNTIME_DIR) $(IPYTHONDIR) $(MPLCONFIGDIR)
 
 # Reinstall only when the dependencies or their pins change.
 $(STAMP): pyproject.toml constraints.txt

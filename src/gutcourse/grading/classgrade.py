@@ -197,6 +197,9 @@ class _Progress:
     def __init__(self, total: int, stream=None):
         self.total, self.done, self.started = total, 0, time.perf_counter()
         self.stream = stream
+        # A terminal gets one line redrawn in place; a log file gets a line per tenth of the class.
+        self.live = bool(stream is not None and getattr(stream, "isatty", lambda: False)())
+        self.every = max(1, total // 10)
 
     def step(self, student: str, status: str) -> None:
         self.done += 1
@@ -207,10 +210,12 @@ class _Progress:
         eta = (self.total - self.done) / rate if rate > 0 else 0.0
         width = 24
         filled = int(width * self.done / max(self.total, 1))
-        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
-                          f"{rate:.2f}/s ETA {eta:4.0f}s  {student}: {status:<8}")
-        if self.done == self.total:
-            self.stream.write("\n")
+        line = (f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
+                f"{rate:.2f}/s ETA {eta:4.0f}s  {student}: {status:<8}")
+        if self.live:
+            self.stream.write("\r" + line + ("\n" if self.done == self.total else ""))
+        elif self.done % self.every == 0 or self.done == self.total or status != "graded":
+            self.stream.write(line.rstrip() + "\n")
         self.stream.flush()
 
 

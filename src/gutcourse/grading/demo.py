@@ -98,7 +98,7 @@ def format_summary(summaries: list[dict]) -> str:
     header = ("assignment", "solution", "blank", "class mean", "graded", "could not grade")
     rows = [(s["assignment"], f"{s['solution']:g} / {s['max']:g}", f"{s['blank']:g} / {s['max']:g}",
              f"{s['class_mean']:.1f} / {s['max']:g}", str(s["graded"]),
-             "; ".join(f"{st} ({why[:50]})" for st, why in s["failed"]) or "-")
+             "; ".join(f"{st} ({why[:70]})" for st, why in s["failed"]) or "-")
             for s in summaries]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
