@@ -10,19 +10,8 @@ import pytest
 import gutcourse.widgets as gw
 from gutcourse.widgets import _barrier, _immune, _markers
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+from ._widget_helpers import PNG_MAGIC, find, walk
 
-
-def _walk(widget):
-    yield widget
-    for child in getattr(widget, "children", ()):
-        yield from _walk(child)
-
-
-def _find(widget, description: str):
-    matches = [w for w in _walk(widget) if getattr(w, "description", None) == description]
-    assert len(matches) == 1, f"expected one control described {description!r}, found {len(matches)}"
-    return matches[0]
 
 
 def _png(image) -> bytes:
@@ -30,7 +19,7 @@ def _png(image) -> bytes:
 
 
 def _only(widget, type_name: str):
-    matches = [w for w in _walk(widget) if type(w).__name__ == type_name]
+    matches = [w for w in walk(widget) if type(w).__name__ == type_name]
     assert len(matches) == 1, f"expected one {type_name}, found {len(matches)}"
     return matches[0]
 
@@ -87,9 +76,9 @@ def test_census_explorer_controls_move_the_readout():
     readout, image = _only(explorer, "HTML"), _only(explorer, "Image")
     assert _png(image).startswith(PNG_MAGIC)
     before, before_png = readout.value, _png(image)
-    _find(explorer, "Counting").value = "lymphocytes"
+    find(explorer, "Counting").value = "lymphocytes"
     assert "3.5&times;" in readout.value and readout.value != before
-    _find(explorer, "Claimed gut share (%)").value = 10
+    find(explorer, "Claimed gut share (%)").value = 10
     assert "consistent" in readout.value
     assert _png(image) != before_png
 
@@ -151,19 +140,19 @@ def test_leak_curve_starts_at_baseline_and_rises():
 
 def test_leak_explorer_controls_move_the_readout():
     explorer = gw.leak_explorer()
-    readout = [w for w in _walk(explorer) if type(w).__name__ == "HTML"][0]
+    readout = [w for w in walk(explorer) if type(w).__name__ == "HTML"][0]
     image = _only(explorer, "Image")
     assert "0.0097" in readout.value and _png(image).startswith(PNG_MAGIC)
     before_png = _png(image)
-    _find(explorer, "Lactulose leak ×").value = 10.0
+    find(explorer, "Lactulose leak ×").value = 10.0
     assert "0.0973" in readout.value
     assert _png(image) != before_png
-    _find(explorer, "Protocol").value = "10 g lactulose + 5 g mannitol (Sequeira 2014)"
+    find(explorer, "Protocol").value = "10 g lactulose + 5 g mannitol (Sequeira 2014)"
     assert "10/5 g" in readout.value
-    _find(explorer, "Mannitol uptake ×").value = 0.5
-    _find(explorer, "Urine volume (mL)").value = 1000.0
+    find(explorer, "Mannitol uptake ×").value = 0.5
+    find(explorer, "Urine volume (mL)").value = 1000.0
     assert "0.1946" in readout.value
-    notes = [w.value for w in _walk(explorer) if type(w).__name__ == "HTML"]
+    notes = [w.value for w in walk(explorer) if type(w).__name__ == "HTML"]
     assert any("illustrative design choices" in n for n in notes)
 
 
@@ -235,7 +224,7 @@ def test_cutoff_explorer_slider_moves_sensitivity_and_specificity():
     readout, image = _only(explorer, "HTML"), _only(explorer, "Image")
     assert "sensitivity <b>75%</b>" in readout.value and "specificity <b>50%</b>" in readout.value
     before_png = _png(image)
-    _find(explorer, "Cutoff").value = 100
+    find(explorer, "Cutoff").value = 100
     assert "sensitivity <b>50%</b>" in readout.value and "specificity <b>100%</b>" in readout.value
     assert _png(image) != before_png and _png(image).startswith(PNG_MAGIC)
 

@@ -13,23 +13,11 @@ import gutcourse.plotting as gp
 import gutcourse.widgets as gw
 from gutcourse.widgets import _diversity, _ordination, _study
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def _walk(widget):
-    yield widget
-    for child in getattr(widget, "children", ()):
-        yield from _walk(child)
-
-
-def _find(widget, description: str):
-    matches = [w for w in _walk(widget) if getattr(w, "description", None) == description]
-    assert len(matches) == 1, f"expected one control {description!r}, found {len(matches)}"
-    return matches[0]
+from ._widget_helpers import PNG_MAGIC, find, walk
 
 
 def _only(widget, type_name: str):
-    matches = [w for w in _walk(widget) if type(w).__name__ == type_name]
+    matches = [w for w in walk(widget) if type(w).__name__ == type_name]
     assert len(matches) == 1, f"expected one {type_name}, found {len(matches)}"
     return matches[0]
 
@@ -78,8 +66,8 @@ def test_compositional_shift_rejects_bad_input(kwargs, match):
 
 def test_composition_explorer_controls_redraw():
     widget = gw.composition_explorer()
-    fold = _find(widget, "true fold")
-    _find(widget, "taxon")
+    fold = find(widget, "true fold")
+    find(widget, "taxon")
     html = _only(widget, "HTML")
     image = _only(widget, "Image")
     assert bytes(image.value).startswith(PNG_MAGIC)
@@ -136,8 +124,8 @@ def test_alpha_profile_rejects_bad_input(richness, ratio):
 
 def test_alpha_explorer_sliders_drive_readout():
     widget = gw.alpha_explorer()
-    richness = _find(widget, "richness")
-    evenness = _find(widget, "evenness r")
+    richness = find(widget, "richness")
+    evenness = find(widget, "evenness r")
     html = _only(widget, "HTML")
     assert bytes(_only(widget, "Image").value).startswith(PNG_MAGIC)
     richness.value, evenness.value = 4, 1.0
@@ -195,7 +183,7 @@ def test_rarefaction_rejects_non_integer_counts():
 def test_rarefaction_explorer_depth_slider():
     counts = _diversity._benchmark_counts(n_samples=12, n_taxa=20)
     widget = gw.rarefaction_explorer(counts)
-    slider = _find(widget, "depth (reads)")
+    slider = find(widget, "depth (reads)")
     html = _only(widget, "HTML")
     assert "12 of 12" in html.value
     slider.value = slider.max
@@ -286,7 +274,7 @@ def test_ordination_explorer_pickers_and_group_left_out():
                              "sex": ["female", "male"] * 10,
                              "reads": counts.sum(axis=1).to_numpy()})
     widget = gw.ordination_explorer(counts, metadata)
-    metric, source, color = (_find(widget, d) for d in ("distance", "input", "colour by"))
+    metric, source, color = (find(widget, d) for d in ("distance", "input", "colour by"))
     assert "group" not in color.options and "subject_id" not in color.options
     html = _only(widget, "HTML")
     before = html.value
@@ -361,10 +349,10 @@ def test_chance_findings_is_seeded():
 
 def test_power_explorer_controls():
     widget = gw.power_explorer()
-    d = _find(widget, "effect size d")
-    n1 = _find(widget, "n group 1")
-    _find(widget, "n group 2")
-    _find(widget, "alpha")
+    d = find(widget, "effect size d")
+    n1 = find(widget, "n group 1")
+    find(widget, "n group 2")
+    find(widget, "alpha")
     html = _only(widget, "HTML")
     d.value = 0.5
     assert "63.0%" in html.value
@@ -375,9 +363,9 @@ def test_power_explorer_controls():
 
 def test_chance_explorer_button_draws_a_new_cohort():
     widget = gw.chance_explorer(n_taxa=100)
-    seed = _find(widget, "seed")
-    button = _find(widget, "draw a new null cohort")
-    _find(widget, "taxa tested")
+    seed = find(widget, "seed")
+    button = find(widget, "draw a new null cohort")
+    find(widget, "taxa tested")
     html = _only(widget, "HTML")
     assert "5.0" in html.value  # 100 taxa x 0.05
     button.click()
