@@ -1,7 +1,6 @@
 """The notebook lint catches each structural mistake it promises to catch."""
 
 import copy
-import sys
 from pathlib import Path
 
 import nbformat

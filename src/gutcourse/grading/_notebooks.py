@@ -72,14 +72,6 @@ def fill_answers(release_nb, source_nb, replacements: dict | None = None):
     return nb
 
 
-def clear_outputs(nb):
-    for cell in nb.cells:
-        if cell.get("cell_type") == "code":
-            cell.outputs = []
-            cell.execution_count = None
-    return nb
-
-
 def error_messages(nb) -> dict[str, str]:
     """For each test cell of an executed notebook, the text of its error (empty if none)."""
     messages = {}

@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 
 from ._course import course_root, make_api
-from ._notebooks import error_messages, grade_id, is_test
+from ._notebooks import error_messages
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f UTC"
 
@@ -45,9 +45,14 @@ def submit(config, assignment: str, student: str, nb, *, timestamp: _dt.datetime
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{assignment}.ipynb"
     nbformat.write(nb, str(path))
+    write_timestamp(folder, timestamp)
+    return path
+
+
+def write_timestamp(folder: Path, timestamp: _dt.datetime | None = None) -> None:
+    """Record when a submission was handed in (now by default), as nbgrader's submit does."""
     stamp = timestamp or _dt.datetime.now(_dt.timezone.utc)
     (folder / "timestamp.txt").write_text(stamp.strftime(TIMESTAMP_FORMAT) + "\n", encoding="utf-8")
-    return path
 
 
 def read_result(config, assignment: str, student: str, gradebook=None) -> SubmissionResult:
@@ -102,10 +107,3 @@ def autograde(config, assignment: str, students: list[str], *, force: bool = Tru
             result.error = why or (outcome.get("error") or outcome.get("log") or "autograde failed").strip()
         results[student] = result
     return results
-
-
-def test_cell_points(nb) -> dict[str, float]:
-    """Points of every autograder test cell in a (source or release) notebook."""
-    from ._notebooks import nbgrader_meta
-
-    return {grade_id(c): float(nbgrader_meta(c).get("points", 0)) for c in nb.cells if is_test(c)}

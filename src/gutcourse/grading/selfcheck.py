@@ -17,7 +17,7 @@ import nbformat
 
 from ._course import course_root, load_config, source_assignments
 from ._notebooks import grade_id, question_of
-from .autograde import SubmissionResult, autograde
+from .autograde import SubmissionResult, autograde, write_timestamp
 from .feedback import generate_feedback
 from .release import release
 
@@ -76,7 +76,7 @@ def check_notebook(nb_path: str | Path, *, feedback_dir: str | Path | None = Non
         target = course / "submitted" / STUDENT / assignment
         target.mkdir(parents=True)
         shutil.copy(nb_path, target / f"{assignment}.ipynb")
-        submit_timestamp(config, assignment)
+        write_timestamp(target)
         result = autograde(config, assignment, [STUDENT])[STUDENT]
         feedback = None
         if result.error is None:
@@ -87,17 +87,6 @@ def check_notebook(nb_path: str | Path, *, feedback_dir: str | Path | None = Non
                 feedback = out_dir / f"{nb_path.stem}.feedback.html"
                 shutil.copy(html, feedback)
     return SelfCheck(assignment, result, feedback)
-
-
-def submit_timestamp(config, assignment: str) -> None:
-    """Record a submission time, as nbgrader's submit would."""
-    import datetime as dt
-
-    from .autograde import TIMESTAMP_FORMAT
-
-    folder = course_root(config) / "submitted" / STUDENT / assignment
-    (folder / "timestamp.txt").write_text(
-        dt.datetime.now(dt.timezone.utc).strftime(TIMESTAMP_FORMAT) + "\n", encoding="utf-8")
 
 
 def format_check(check: SelfCheck) -> str:

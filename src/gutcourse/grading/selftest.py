@@ -31,7 +31,7 @@ from pathlib import Path
 import nbformat
 
 from ._course import course_root, load_config
-from ._notebooks import (error_messages, fill_answers, grade_id, is_answer, is_autograded_answer,
+from ._notebooks import (fill_answers, grade_id, is_answer, is_autograded_answer,
                          is_test, nbgrader_meta, question_of)
 from .autograde import autograde, submit
 from .bank import Misconception, load_bank
