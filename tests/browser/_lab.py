@@ -252,16 +252,26 @@ def has_command(page, command_id: str) -> bool:
     return page.evaluate("id => window.jupyterapp.commands.hasCommand(id)", command_id)
 
 
-def palette_matches(page, query: str) -> list[str]:
-    """The command palette's entries for ``query`` (palette closed again afterwards)."""
-    page.keyboard.press("Control+Shift+C")
+def palette_labels(page, known: str) -> list[str]:
+    """Every entry the command palette lists (palette closed again afterwards).
+
+    The palette is opened by its command, not by Ctrl+Shift+C (the shortcut toggles), on a
+    fully restored Lab, with an empty search so it lists everything it has.
+    ``known`` must be among the entries: it shows the list is complete and that an entry
+    missing from it is really absent, not just not drawn yet on a busy machine.
+    """
+    page.evaluate("() => window.jupyterapp.restored")
+    page.evaluate("() => window.jupyterapp.commands.execute('apputils:activate-command-palette')")
     search = page.locator(".lm-CommandPalette-input")
-    search.wait_for(timeout=UI_TIMEOUT_MS)
-    search.fill(query)
-    page.wait_for_timeout(500)
-    labels = [t.strip() for t in page.locator(".lm-CommandPalette-item .lm-CommandPalette-itemLabel")
-              .all_inner_texts()]
-    page.keyboard.press("Escape")
+    search.wait_for(state="visible", timeout=UI_TIMEOUT_MS)
+    search.fill("")
+    item = ".lm-CommandPalette-item .lm-CommandPalette-itemLabel"
+    page.wait_for_function(
+        "([sel, known]) => [...document.querySelectorAll(sel)].some(e => e.textContent.trim() === known)",
+        arg=[item, known], timeout=UI_TIMEOUT_MS)
+    labels = [t.strip() for t in page.locator(item).all_inner_texts()]
+    search.press("Escape")
+    search.wait_for(state="hidden", timeout=UI_TIMEOUT_MS)
     return labels
 
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from ._lab import has_command, menu, menu_bar_labels, shoot, visible_menu_items
+from ._lab import has_command, menu, menu_bar_labels, palette_labels, shoot, visible_menu_items
 from .conftest import ASSIGNMENT
 
 pytestmark = pytest.mark.xdist_group("browser")
@@ -33,6 +33,9 @@ def test_instructor_has_formgrader_and_create_assignment(instructor, new_page, a
     assert has_command(page, "nbgrader:open-formgrader")
     assert has_command(page, "nbgrader:open-create-assignment")
     assert page.locator(".jp-SideBar .lm-TabBar-tab", has_text="Create Assignment").count() == 1
+    # The learner test looks for these palette entries and must not find them; here they are.
+    palette = [e.lower() for e in palette_labels(page, known="Run All Cells")]
+    assert any("formgrader" in e for e in palette), palette
     page.locator("#jp-MainMenu .lm-MenuBar-item", has_text=re.compile("^Nbgrader$")).click()
     shoot(page, artifacts / "instructor" / "nbgrader-menu.png")
     page.keyboard.press("Escape")
