@@ -4,12 +4,15 @@ The environment variables are set when pytest imports this file, before any
 test starts a kernel, so every kernel and nbgrader call inherits them.
 """
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 _isolated = Path(tempfile.mkdtemp(prefix="gutcourse-tests-"))
+atexit.register(shutil.rmtree, _isolated, ignore_errors=True)
 for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
                  ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython"),
                  ("MPLCONFIGDIR", "matplotlib")):

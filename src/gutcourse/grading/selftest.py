@@ -199,6 +199,13 @@ def verify_assignment(assignment: str, source_root: str | Path | None = None,
     ``source_root`` is the course folder holding ``source/<assignment>`` (the real
     course by default); ``bank`` defaults to the assignment's misconception bank.
     """
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix=f"verify-{assignment}-") as tmp:
+            return _verify(assignment, source_root, bank, Path(tmp))
+    return _verify(assignment, source_root, bank, Path(workdir))
+
+
+def _verify(assignment: str, source_root, bank, tmp: Path) -> Verification:
     source_root = Path(source_root) if source_root else course_root(load_config())
     report = Verification(assignment)
     source_path = source_root / "source" / assignment / f"{assignment}.ipynb"
@@ -206,7 +213,6 @@ def verify_assignment(assignment: str, source_root: str | Path | None = None,
     report.problems.extend(f"lint: {p}" for p in lint_notebook(source_nb))
     bank = load_bank(assignment) if bank is None else bank
 
-    tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix=f"verify-{assignment}-"))
     course = tmp / "course"
     (course / "source").mkdir(parents=True, exist_ok=True)
     shutil.copytree(source_root / "source" / assignment, course / "source" / assignment, dirs_exist_ok=True)
