@@ -6,6 +6,10 @@ Public entry points: :func:`load_config`, :func:`release`, :func:`simulate_class
 ``gutcourse.grading.report`` and the tests of the tests in ``gutcourse.grading.selftest``.
 """
 
+from ._lazy_iri import install as _defer_slow_import
+
+_defer_slow_import()  # before anything imports nbformat (and so jsonschema)
+
 from ._course import load_config, repo_root, source_assignments
 from .autograde import SubmissionResult, autograde, read_result, submit
 from .bank import Misconception, load_bank

@@ -1,0 +1,47 @@
+"""The grading kernel client starts without idle waits and loses nothing."""
+
+import asyncio
+
+from jupyter_client.manager import AsyncKernelManager
+
+from gutcourse.grading.sandbox import GuardedExecute, PromptKernelClient, PromptKernelManager
+
+
+def test_execute_uses_the_prompt_manager_with_the_sandbox_off_too():
+    from traitlets.config import Config
+
+    from gutcourse.grading.sandbox import SandboxKernelManager
+
+    config = Config()
+    config.GradingSandbox.enabled = False
+    assert GuardedExecute(config=config).kernel_manager_class is PromptKernelManager
+    assert issubclass(SandboxKernelManager, PromptKernelManager)
+
+
+def test_prompt_client_is_ready_and_the_first_output_arrives():
+    async def run():
+        km = PromptKernelManager()
+        assert isinstance(km, AsyncKernelManager)
+        await km.start_kernel()
+        kc = km.client()
+        assert isinstance(kc, PromptKernelClient)
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            msg_id = kc.execute("print('first output', 6 * 7)")
+            texts = []
+            while True:
+                msg = await kc.get_iopub_msg(timeout=30)
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                if msg["msg_type"] == "stream":
+                    texts.append(msg["content"]["text"])
+                if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                    break
+            return "".join(texts)
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+            assert not await km.is_alive()
+
+    assert asyncio.run(run()) == "first output 42\n"
