@@ -1,15 +1,20 @@
 """Grading throughput: plain sequential `nbgrader autograde` against `gutcourse grade`.
 
 The same simulated class (40 submissions of ps0_orientation by default) is
-graded three ways in one run, each in its own copy of a throwaway course:
+graded four ways in one run, each in its own copy of a throwaway course:
 
-1. `nbgrader autograde ASSIGNMENT --force`: nbgrader's CLI, one submission after another
-   (the baseline);
-2. `gutcourse grade ASSIGNMENT --workers 1`: this package, one worker;
-3. `gutcourse grade ASSIGNMENT --workers N`: this package, N workers (default 2).
+1. `nbgrader autograde ASSIGNMENT --force` with the course's `nbgrader_config.py`:
+   nbgrader's CLI, one submission after another, with the same sandboxed kernels
+   (the baseline: what an instructor of this course gets without `gutcourse grade`);
+2. the same with a stock configuration (course folder and gradebook only): nbgrader's
+   own kernels, no sandbox, no repair of damaged cells; shows what the sandbox costs;
+3. `gutcourse grade ASSIGNMENT --workers 1`: this package, one worker;
+4. `gutcourse grade ASSIGNMENT --workers N`: this package, N workers (default 2).
 
-Each is timed as a whole command (start-up included). The grades of the three
-runs are compared; the script fails if they differ. Usage:
+Each is timed as a whole command (start-up included). The grades of runs 1, 3
+and 4 are compared and the script fails if they differ; run 2 is compared too
+and where it differs the students are listed (stock nbgrader may not grade a
+damaged notebook that the course's configuration repairs). Usage:
 
     .venv/bin/python benchmarks/grade_throughput.py [--students 40] [--workers 2] [--assignment A]
 """
@@ -34,11 +39,11 @@ def _env(course: Path) -> dict:
     return env
 
 
-def _timed(cmd: list[str], course: Path) -> float:
+def _timed(cmd: list[str], course: Path, cwd: Path = REPO) -> float:
     started = time.perf_counter()
     # Exit codes are not checked: the class holds broken submissions on purpose, and
     # nbgrader exits 1 when any submission fails. The grades are compared instead.
-    subprocess.run(cmd, cwd=REPO, env=_env(course), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, cwd=cwd, env=_env(course), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - started
 
 
@@ -49,6 +54,23 @@ def _grades(course: Path, assignment: str) -> dict:
     config = load_config(course_root=course)
     return {s: {g: c.points for g, c in read_result(config, assignment, s).cells.items()}
             for s in submitted_students(config, assignment)}
+
+
+STOCK = "nbgrader autograde, stock config"
+
+
+def _stock_config(folder: Path) -> Path:
+    """A folder whose nbgrader_config.py only names the course (read from the environment)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "nbgrader_config.py").write_text(
+        "import os\n"
+        "c = get_config()  # noqa: F821\n"
+        "root = os.environ['GUTCOURSE_COURSE_ROOT']\n"
+        "c.CourseDirectory.root = root\n"
+        "c.CourseDirectory.course_id = 'gut-immunity'\n"
+        "c.CourseDirectory.db_url = 'sqlite:///' + os.path.join(root, 'gradebook.db')\n",
+        encoding="utf-8")
+    return folder
 
 
 def main() -> int:
@@ -73,8 +95,10 @@ def main() -> int:
         release(config, [args.assignment])
         simulate_class(config, args.assignment, args.students, seed=1)
 
+        stock_cwd = _stock_config(scratch / "stock")
         runs = {
             "nbgrader autograde (sequential)": ["nbgrader", "autograde", args.assignment, "--force"],
+            STOCK: ["nbgrader", "autograde", args.assignment, "--force"],
             "gutcourse grade --workers 1": [sys.executable, "-m", "gutcourse.cli", "grade", args.assignment,
                                             "--workers", "1"],
             f"gutcourse grade --workers {args.workers}": [sys.executable, "-m", "gutcourse.cli", "grade",
@@ -84,7 +108,7 @@ def main() -> int:
         for i, (label, cmd) in enumerate(runs.items()):
             course = scratch / f"run{i}"
             shutil.copytree(base, course)
-            seconds[label] = _timed(cmd, course)
+            seconds[label] = _timed(cmd, course, stock_cwd if label == STOCK else REPO)
             grades[label] = _grades(course, args.assignment)
 
         baseline = next(iter(seconds.values()))
@@ -92,9 +116,15 @@ def main() -> int:
         print(f"{'method':<36} {'seconds':>8} {'subm/s':>7} {'speed-up':>9}")
         for label, s in seconds.items():
             print(f"{label:<36} {s:8.1f} {args.students / s:7.2f} {baseline / s:8.2f}x")
+        last = list(seconds)[-1]
+        print(f"{last} against {STOCK}: {seconds[STOCK] / seconds[last]:.2f}x")
         reference = next(iter(grades.values()))
-        same = all(g == reference for g in grades.values())
-        print("grades identical across methods:", "yes" if same else "NO")
+        same = all(g == reference for label, g in grades.items() if label != STOCK)
+        print("grades identical across the course-config methods:", "yes" if same else "NO")
+        stock = grades[STOCK]
+        differ = sorted(s for s in reference if stock.get(s) != reference[s])
+        print(f"{STOCK}: grades differ for {len(differ)} of {len(reference)}"
+              + (f" ({', '.join(differ)})" if differ else ""))
         return 0 if same else 1
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
