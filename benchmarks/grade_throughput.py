@@ -9,10 +9,12 @@ graded four ways in one run, each in its own copy of a throwaway course:
 2. the same with a stock configuration (course folder and gradebook only): nbgrader's
    own kernels, no sandbox, no repair of damaged cells; shows what the sandbox costs;
 3. `gutcourse grade ASSIGNMENT --workers 1`: this package, one worker;
-4. `gutcourse grade ASSIGNMENT --workers N`: this package, N workers (default 2).
+4. the same with the grading sandbox switched off (`GradingSandbox.enabled = False`):
+   what the sandbox costs per submission, as a ratio to run 3;
+5. `gutcourse grade ASSIGNMENT --workers N`: this package, N workers (default 2).
 
-Each is timed as a whole command (start-up included). The grades of runs 1, 3
-and 4 are compared and the script fails if they differ; run 2 is compared too
+Each is timed as a whole command (start-up included). The grades of runs 1, 3, 4
+and 5 are compared and the script fails if they differ; run 2 is compared too
 and where it differs the students are listed (stock nbgrader may not grade a
 damaged notebook that the course's configuration repairs). Usage:
 
@@ -57,6 +59,22 @@ def _grades(course: Path, assignment: str) -> dict:
 
 
 STOCK = "nbgrader autograde, stock config"
+NO_SANDBOX = "gutcourse grade --workers 1, no sandbox"
+# Run 4: `gutcourse grade --workers 1` through the Python API, with the sandbox off in
+# the coordinator and in the (forked) worker, which loads the configuration again.
+_NO_SANDBOX_SCRIPT = """
+import sys
+import gutcourse.grading.classgrade as classgrade
+from gutcourse.grading import grade_class
+
+def load_config(*args, _load=classgrade.load_config, **kwargs):
+    config = _load(*args, **kwargs)
+    config.GradingSandbox.enabled = False
+    return config
+
+classgrade.load_config = load_config
+grade_class(load_config(), sys.argv[1], workers=1, progress=None)
+"""
 
 
 def _stock_config(folder: Path) -> Path:
@@ -101,6 +119,7 @@ def main() -> int:
             STOCK: ["nbgrader", "autograde", args.assignment, "--force"],
             "gutcourse grade --workers 1": [sys.executable, "-m", "gutcourse.cli", "grade", args.assignment,
                                             "--workers", "1"],
+            NO_SANDBOX: [sys.executable, "-c", _NO_SANDBOX_SCRIPT, args.assignment],
             f"gutcourse grade --workers {args.workers}": [sys.executable, "-m", "gutcourse.cli", "grade",
                                                           args.assignment, "--workers", str(args.workers)],
         }
@@ -118,6 +137,9 @@ def main() -> int:
             print(f"{label:<36} {s:8.1f} {args.students / s:7.2f} {baseline / s:8.2f}x")
         last = list(seconds)[-1]
         print(f"{last} against {STOCK}: {seconds[STOCK] / seconds[last]:.2f}x")
+        sandboxed = seconds["gutcourse grade --workers 1"]
+        print(f"sandbox overhead: {sandboxed / args.students:.2f} s vs {seconds[NO_SANDBOX] / args.students:.2f} s "
+              f"per submission with one worker (ratio {sandboxed / seconds[NO_SANDBOX]:.2f})")
         reference = next(iter(grades.values()))
         same = all(g == reference for label, g in grades.items() if label != STOCK)
         print("grades identical across the course-config methods:", "yes" if same else "NO")
