@@ -132,9 +132,9 @@ def main() -> int:
 
         baseline = next(iter(seconds.values()))
         print(f"{args.students} submissions of {args.assignment}, {os.cpu_count()} CPUs")
-        print(f"{'method':<36} {'seconds':>8} {'subm/s':>7} {'speed-up':>9}")
+        print(f"{'method':<40} {'seconds':>8} {'subm/s':>7} {'speed-up':>9}")
         for label, s in seconds.items():
-            print(f"{label:<36} {s:8.1f} {args.students / s:7.2f} {baseline / s:8.2f}x")
+            print(f"{label:<40} {s:8.1f} {args.students / s:7.2f} {baseline / s:8.2f}x")
         last = list(seconds)[-1]
         print(f"{last} against {STOCK}: {seconds[STOCK] / seconds[last]:.2f}x")
         sandboxed = seconds["gutcourse grade --workers 1"]
