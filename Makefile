@@ -20,13 +20,13 @@ WORKERS ?= 2
 .PHONY: setup lab demo test release clean lock browser sandbox help
 
 help:
-	@echo "make demo     the instructor chain on a simulated class (release, submit, grade, report)"
+	@echo "make demo     the instructor chain on a simulated class in demo-course/ (release, submit, grade, report)"
 	@echo "make test     the whole test suite (installs what it needs)"
 	@echo "make lab      a learner workspace in JupyterLab on 127.0.0.1:$(LAB_PORT)"
 	@echo "make release  generate the student versions of every assignment"
 	@echo "make setup    create .venv and install the pinned environment (idempotent)"
 	@echo "make lock     refresh constraints.txt from the newest allowed versions"
-	@echo "make clean    remove generated course folders, caches and the venv"
+	@echo "make clean    remove the venv, caches, test artifacts and the demo course (never coursework/ or workspace/)"
 
 setup: $(STAMP)
 	@mkdir -p $(JUPYTER_DATA_DIR) $(JUPYTER_RUNTIME_DIR) $(IPYTHONDIR) $(MPLCONFIGDIR)
@@ -81,7 +81,8 @@ lock:
 	rm -rf .lock-venv
 	@echo "constraints.txt refreshed: run make test, then commit it"
 
+# Nothing under coursework/ is removed: in a real term it holds students' submissions,
+# grades and the gradebook. Nor is workspace/, a learner's own work.
 clean:
-	rm -rf coursework/release coursework/submitted coursework/autograded coursework/feedback \
-	  coursework/reports coursework/gradebook.db* artifacts .pytest_cache .jupyter $(VENV)
+	rm -rf demo-course artifacts .pytest_cache .jupyter $(VENV)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from pathlib import Path
 
 
 def _config(args):
@@ -146,9 +147,16 @@ def _cmd_gradebook(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from gutcourse.grading import run_demo
+    from gutcourse.grading import load_config, repo_root, run_demo
+    from gutcourse.grading.demo import DemoError
 
-    summaries = run_demo(_config(args), students=args.students, seed=args.seed, workers=args.workers)
+    folder = args.out or repo_root() / "demo-course"
+    try:
+        summaries = run_demo(load_config(), folder, assignments=args.assignments or None,
+                             students=args.students, seed=args.seed, workers=args.workers)
+    except DemoError as err:
+        print(f"gutcourse demo: {err}", file=sys.stderr)
+        return 2
     wrong = [s for s in summaries if s["solution"] != s["max"] or s["blank"] != 0]
     return 1 if wrong else 0
 
@@ -217,7 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "check: the assignment")
     gbk.add_argument("--db", metavar="URL")
 
-    demo = add("demo", _cmd_demo, "the whole instructor chain on a simulated class, for every assignment")
+    demo = add("demo", _cmd_demo, "the whole instructor chain on a simulated class, in a course folder of its own")
+    demo.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="default: every assignment")
+    demo.add_argument("--out", type=Path, default=None,
+                      help="the demo's course folder (default: demo-course/ in the repository); "
+                           "emptied on each run, and refused if something else is in it")
     demo.add_argument("--students", type=int, default=30)
     demo.add_argument("--seed", type=int, default=2026)
     demo.add_argument("--workers", type=int, default=2)

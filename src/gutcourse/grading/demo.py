@@ -3,6 +3,11 @@
 Release every assignment, write a simulated class of 30 plus two reference
 submissions (the solution and the blank release), grade them in parallel,
 write feedback and the item-analysis report, export grades, print a summary.
+
+The demo never runs in the real course folder: it copies the assignment
+sources into a folder of its own (``demo-course/`` by default), marked as the
+demo's, and starts that folder afresh on every run. A real class's submissions
+and gradebook are never touched.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 
-from ._course import course_root, source_assignments
+from ._course import course_root, load_config, source_assignments
 from ._notebooks import fill_answers
 from .autograde import read_result, submit
 from .classgrade import grade_class
@@ -24,16 +29,47 @@ from .simulate_class import simulate_class
 REFERENCE = ("reference_solution", "reference_blank")
 
 
-def reset_course(config) -> None:
-    """Remove what earlier runs generated, so the demo always starts from the sources."""
-    root = course_root(config)
-    for name in ("release", "submitted", "autograded", "feedback", "reports", ".gutcourse"):
-        shutil.rmtree(root / name, ignore_errors=True)
-    url = config.CourseDirectory.db_url
-    if url.startswith("sqlite:///"):
-        db = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
-        for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
-            path.unlink(missing_ok=True)
+DEMO_MARKER = ".gutcourse-demo"
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+def prepare_demo_course(source_root: str | Path, folder: str | Path,
+                        assignments: list[str] | None = None) -> Path:
+    """A fresh course folder for the demo, holding a copy of the sources it needs.
+
+    ``folder`` is emptied first only when an earlier demo made it (it holds
+    :data:`DEMO_MARKER`); any other non-empty folder is refused, so neither the
+    real course nor an unrelated folder can be wiped by mistake.
+    """
+    source_root, folder = Path(source_root).resolve(), Path(folder).resolve()
+    available = source_assignments(source_root)
+    chosen = list(assignments or available)
+    unknown = [a for a in chosen if a not in available]
+    if unknown:
+        raise DemoError(f"no assignment {', '.join(unknown)} in {source_root / 'source'} "
+                        f"(there are: {', '.join(available)})")
+    if folder == source_root or folder in source_root.parents:
+        raise DemoError(f"{folder} holds the real course ({source_root}): the demo needs a folder of its own")
+    if folder.exists():
+        if not folder.is_dir():
+            raise DemoError(f"{folder} is a file, not a folder")
+        if (folder / DEMO_MARKER).is_file():
+            shutil.rmtree(folder)
+        elif any(folder.iterdir()):
+            raise DemoError(f"{folder} is not empty and was not made by `gutcourse demo`: "
+                            f"choose another folder with --out")
+    (folder / "source").mkdir(parents=True, exist_ok=True)
+    (folder / DEMO_MARKER).write_text("made by `gutcourse demo`; emptied by the next demo run\n",
+                                      encoding="utf-8")
+    header = source_root / "source" / "header.ipynb"
+    if header.is_file():
+        shutil.copy(header, folder / "source" / header.name)
+    for assignment in chosen:
+        shutil.copytree(source_root / "source" / assignment, folder / "source" / assignment)
+    return folder
 
 
 def submit_references(config, assignment: str) -> None:
@@ -55,12 +91,18 @@ def export_grades(config, path: Path) -> Path:
     return path
 
 
-def run_demo(config, *, students: int = 30, seed: int = 2026, workers: int = 2,
+def run_demo(source_config, folder: str | Path, *, assignments: list[str] | None = None,
+             students: int = 30, seed: int = 2026, workers: int = 2,
              echo=print, progress=sys.stderr) -> list[dict]:
-    """Run the chain; returns one summary dict per assignment."""
+    """Run the chain in ``folder`` on copies of ``source_config``'s assignments.
+
+    Returns one summary dict per assignment.
+    """
     from .report import write_class_report
 
-    reset_course(config)
+    folder = prepare_demo_course(course_root(source_config), folder, assignments)
+    config = load_config(course_root=folder)
+    echo(f"demo course folder: {folder} (the real course is not touched)")
     names = release(config)
     echo(f"released {len(names)} assignments: {', '.join(names)}")
     summaries = []
@@ -94,11 +136,19 @@ def run_demo(config, *, students: int = 30, seed: int = 2026, workers: int = 2,
     return summaries
 
 
+def _short(text: str, limit: int = 70) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters, marked with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1].rsplit(" ", 1)[0].rstrip(" :;,")
+    return cut + "…"
+
+
 def format_summary(summaries: list[dict]) -> str:
     header = ("assignment", "solution", "blank", "class mean", "graded", "could not grade")
     rows = [(s["assignment"], f"{s['solution']:g} / {s['max']:g}", f"{s['blank']:g} / {s['max']:g}",
              f"{s['class_mean']:.1f} / {s['max']:g}", str(s["graded"]),
-             "; ".join(f"{st} ({why[:70]})" for st, why in s["failed"]) or "-")
+             "; ".join(f"{st} ({_short(why)})" for st, why in s["failed"]) or "-")
             for s in summaries]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 

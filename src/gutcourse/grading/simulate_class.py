@@ -100,6 +100,9 @@ def _notebook_for(student: SimulatedStudent, released, source_nb, bank):
 def simulate_class(config, assignment: str, n_students: int, seed: int = 0) -> list[SimulatedStudent]:
     """Write ``n_students`` submissions into ``submitted/``; replaces earlier simulated ones.
 
+    Raises FileExistsError, before writing anything, when a submission folder it would
+    write exists and was not written by an earlier simulation (a real student's work).
+
     Requires the assignment to be released. Returns the plan, which is also saved
     as ``.gutcourse/simulated/<assignment>.json`` in the course folder.
     """
@@ -111,6 +114,17 @@ def simulate_class(config, assignment: str, n_students: int, seed: int = 0) -> l
     source_nb = nbformat.read(str(root / "source" / assignment / f"{assignment}.ipynb"), as_version=4)
     bank = load_bank(assignment)
     plan = plan_class(source_nb, bank, n_students, seed)
+    manifest = root / ".gutcourse" / "simulated" / f"{assignment}.json"
+    ours = set()
+    if manifest.is_file():
+        ours = {s["student"] for s in json.loads(manifest.read_text(encoding="utf-8"))["students"]}
+    # Never replace work this command did not write: a real student may share a simulated name.
+    theirs = [root / "submitted" / s.student / assignment for s in plan
+              if s.student not in ours and (root / "submitted" / s.student / assignment).exists()]
+    if theirs:
+        raise FileExistsError(
+            f"{len(theirs)} submission folder(s) were not written by simulate-class and would be replaced, "
+            f"e.g. {theirs[0]}: simulate a class in another course folder (`gutcourse demo` makes one)")
     for i, student in enumerate(plan):
         folder = root / "submitted" / student.student / assignment
         shutil.rmtree(folder, ignore_errors=True)
@@ -118,10 +132,12 @@ def simulate_class(config, assignment: str, n_students: int, seed: int = 0) -> l
         path = submit(config, assignment, student.student, nb, timestamp=_START + _dt.timedelta(minutes=7 * i))
         if student.profile.startswith("broken:"):
             _break(path, student.profile.split(":", 1)[1])
-    manifest = root / ".gutcourse" / "simulated" / f"{assignment}.json"
     manifest.parent.mkdir(parents=True, exist_ok=True)
-    manifest.write_text(json.dumps({"seed": seed, "students": [asdict(s) for s in plan]}, indent=1) + "\n",
-                        encoding="utf-8")
+    # Students simulated by earlier runs stay listed: their folders remain this command's to replace.
+    listed = [asdict(s) for s in plan]
+    named = {s.student for s in plan}
+    listed += [{"student": name} for name in sorted(ours - named)]
+    manifest.write_text(json.dumps({"seed": seed, "students": listed}, indent=1) + "\n", encoding="utf-8")
     return plan
 
 
