@@ -42,12 +42,14 @@ def _cmd_release(args) -> int:
 
 def _cmd_simulate_class(args) -> int:
     from gutcourse.grading import simulate_class
+    from gutcourse.grading._course import course_root
 
-    plan = simulate_class(_config(args), args.assignment, args.students, args.seed)
+    config = _config(args)
+    plan = simulate_class(config, args.assignment, args.students, args.seed)
     kinds: dict[str, int] = {}
     for student in plan:
         kinds[student.profile] = kinds.get(student.profile, 0) + 1
-    print(f"{len(plan)} submissions of {args.assignment} written to coursework/submitted/: "
+    print(f"{len(plan)} submissions of {args.assignment} written to {course_root(config) / 'submitted'}: "
           + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
     return 0
 
@@ -148,15 +150,10 @@ def _cmd_gradebook(args) -> int:
 
 def _cmd_demo(args) -> int:
     from gutcourse.grading import load_config, repo_root, run_demo
-    from gutcourse.grading.demo import DemoError
 
     folder = args.out or repo_root() / "demo-course"
-    try:
-        summaries = run_demo(load_config(), folder, assignments=args.assignments or None,
-                             students=args.students, seed=args.seed, workers=args.workers)
-    except DemoError as err:
-        print(f"gutcourse demo: {err}", file=sys.stderr)
-        return 2
+    summaries = run_demo(load_config(), folder, assignments=args.assignments or None,
+                         students=args.students, seed=args.seed, workers=args.workers)
     wrong = [s for s in summaries if s["solution"] != s["max"] or s["blank"] != 0]
     return 1 if wrong else 0
 
@@ -249,10 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*not in session.*")
     from gutcourse.grading import CheckError, GradingError, ReleaseError
     from gutcourse.grading.backup import BackupError
+    from gutcourse.grading.demo import DemoError
 
     try:
         return args.func(args)
-    except (BackupError, CheckError, GradingError, ReleaseError, FileNotFoundError) as err:
+    except (BackupError, CheckError, DemoError, GradingError, ReleaseError, FileExistsError,
+            FileNotFoundError) as err:
         print(f"gutcourse {args.command}: {err}", file=sys.stderr)
         return 1
 

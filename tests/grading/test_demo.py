@@ -60,7 +60,7 @@ def test_demo_refuses_the_real_course_and_folders_it_did_not_make(tmp_path):
     assert (other / "todo.txt").read_text(encoding="utf-8") == "keep me"
     assert snapshot(course) == before
     done = run_cli(course, "demo", "--out", str(other))
-    assert done.returncode == 2 and "choose another folder" in done.stderr
+    assert done.returncode == 1 and "choose another folder" in done.stderr, done.stderr
 
 
 def test_a_second_demo_starts_afresh_in_the_folder_the_first_one_made(tmp_path):
@@ -85,6 +85,9 @@ def test_simulate_class_never_replaces_a_real_submission(tmp_path):
         simulate_class(config, A, 5, seed=1)
     assert (real / f"{A}.ipynb").read_text(encoding="utf-8") == '{"student002": "real work"}'
     assert sorted(p.name for p in (course / "submitted").iterdir()) == ["student002"]  # nothing written
+    done = run_cli(course, "simulate-class", A, "--students", "5")
+    assert done.returncode == 1 and "were not written by simulate-class" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_simulate_class_may_replace_its_own_earlier_class(tmp_path):

@@ -35,7 +35,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
 from queue import Empty
 
 from jupyter_client.asynchronous import AsyncKernelClient
