@@ -415,3 +415,15 @@ def test_update_cases_run(module):
         start = time.perf_counter()
         function(**kwargs)
         assert time.perf_counter() - start < 5, label  # a smoke bound; the benchmark measures
+
+
+
+def test_package_exports_resolve_to_their_submodules():
+    import importlib
+
+    import gutcourse.widgets as widgets
+
+    assert widgets.__all__ == sorted(widgets._WHERE)
+    for name in widgets.__all__:
+        module = importlib.import_module(f"gutcourse.widgets.{widgets._WHERE[name]}")
+        assert getattr(widgets, name) is getattr(module, name), name
