@@ -214,23 +214,88 @@ def shoot(target, path: Path) -> Path:
 
 
 # ---- driving JupyterLab ----------------------------------------------------------------------
+#
+# A step in the browser can be lost: JupyterLab keeps working after `app.restored` (it loads its
+# state, follows the URL's route, opens a Launcher) and each of those commands can undo what a test
+# just did. The modal command palette hides itself, and empties its list, whenever any command runs;
+# a Launcher opened late takes the current widget from a notebook, which disables the notebook's
+# commands. So every step below checks that it took effect, and does it again when it did not,
+# instead of waiting for a state that a lost step can never reach.
+
+RETRY_POLL_MS = 200
+
+
+def _until(page, attempt, what: str, timeout_ms: int = UI_TIMEOUT_MS, poll_ms: int = RETRY_POLL_MS):
+    """Call ``attempt()`` until it returns something other than None; fail naming ``what``."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        result = attempt()
+        if result is not None:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_ms / 1000:.0f} s: {what}")
+        page.wait_for_timeout(poll_ms)
+
+
+def wait_restored(page) -> None:
+    """Wait until the page's JupyterLab exists and has restored its layout."""
+    page.wait_for_function("() => window.jupyterapp !== undefined", timeout=UI_TIMEOUT_MS)
+    page.evaluate("() => window.jupyterapp.restored.then(() => true)")
+
+
+_CURRENT_NOTEBOOK = """path => {
+  const w = window.jupyterapp.shell.currentWidget;
+  return !!(w && w.content && w.content.widgets && w.context && w.context.path === path);
+}"""
+
+
+def activate_notebook(page, path: str) -> None:
+    """Make the notebook at ``path`` the current widget (a late Launcher can take that place)."""
+    def attempt():
+        if page.evaluate(_CURRENT_NOTEBOOK, path):
+            return True
+        page.evaluate("path => window.jupyterapp.commands.execute('docmanager:open', {path})", path)
+        return None
+
+    _until(page, attempt, f"notebook {path} never became the current widget")
+
 
 def open_notebook(page, lab: Lab, relpath: str | Path) -> None:
-    """Open a notebook in a fresh Lab layout and wait until its kernel is idle."""
+    """Open a notebook in a fresh Lab layout, make it current and wait until its kernel is idle."""
+    path = Path(relpath).as_posix()
     page.goto(lab.notebook_url(relpath))
+    wait_restored(page)
     page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=UI_TIMEOUT_MS)
+    activate_notebook(page, path)
     wait_kernel_idle(page)
+    page.evaluate("p => { window.__gutcourseNotebook = p; }", path)
 
 
 def wait_kernel_idle(page) -> None:
     page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\| Idle")).wait_for(timeout=UI_TIMEOUT_MS)
 
 
+def _open_menu_items(page):
+    return page.locator(".lm-Menu .lm-Menu-item:not(.lm-mod-hidden) .lm-Menu-itemLabel")
+
+
+def _open_menu(page, top: str) -> None:
+    """Open a main-menu menu; click its title again if the menu did not open."""
+    title = page.locator("#jp-MainMenu .lm-MenuBar-item", has_text=re.compile(f"^{re.escape(top)}$"))
+
+    def attempt():
+        if _open_menu_items(page).count():
+            return True
+        title.click()
+        return None
+
+    _until(page, attempt, f"the {top} menu did not open")
+
+
 def menu(page, top: str, item: str) -> None:
     """Click a main-menu item, e.g. ``menu(page, "Run", "Run All Cells")``."""
-    page.locator("#jp-MainMenu .lm-MenuBar-item", has_text=re.compile(f"^{re.escape(top)}$")).click()
-    page.locator(".lm-Menu .lm-Menu-item:not(.lm-mod-hidden) .lm-Menu-itemLabel",
-                 has_text=re.compile(f"^{re.escape(item)}$")).first.click()
+    _open_menu(page, top)
+    _open_menu_items(page).filter(has_text=re.compile(f"^{re.escape(item)}$")).first.click()
 
 
 def menu_bar_labels(page) -> list[str]:
@@ -240,10 +305,8 @@ def menu_bar_labels(page) -> list[str]:
 
 def visible_menu_items(page, top: str) -> list[str]:
     """Labels of the visible items of a main-menu menu (closed again afterwards)."""
-    page.locator("#jp-MainMenu .lm-MenuBar-item", has_text=re.compile(f"^{re.escape(top)}$")).click()
-    items = page.locator(".lm-Menu .lm-Menu-item:not(.lm-mod-hidden) .lm-Menu-itemLabel")
-    items.first.wait_for(timeout=UI_TIMEOUT_MS)
-    labels = [t.strip() for t in items.all_inner_texts()]
+    _open_menu(page, top)
+    labels = [t.strip() for t in _open_menu_items(page).all_inner_texts()]
     page.keyboard.press("Escape")
     return labels
 
@@ -252,26 +315,42 @@ def has_command(page, command_id: str) -> bool:
     return page.evaluate("id => window.jupyterapp.commands.hasCommand(id)", command_id)
 
 
+_PALETTE_READ = """([sel, known]) => {
+  const modal = document.getElementById('modal-command-palette');
+  if (!modal || modal.classList.contains('lm-mod-hidden')) {
+    window.jupyterapp.commands.execute('apputils:activate-command-palette');
+    return {reopened: true, labels: null};
+  }
+  const labels = [...document.querySelectorAll(sel)].map(e => e.textContent.trim());
+  return {reopened: false, labels: labels.includes(known) ? labels : null};
+}"""
+
+
 def palette_labels(page, known: str) -> list[str]:
     """Every entry the command palette lists (palette closed again afterwards).
 
-    The palette is opened by its command, not by Ctrl+Shift+C (the shortcut toggles), on a
-    fully restored Lab, with an empty search so it lists everything it has.
-    ``known`` must be among the entries: it shows the list is complete and that an entry
-    missing from it is really absent, not just not drawn yet on a busy machine.
+    The palette is opened by its command, not by Ctrl+Shift+C (the shortcut toggles), with an
+    empty search so it lists everything it has. Any command that runs while it is open (Lab
+    runs several just after restoring) hides it and empties its list, so it is opened again
+    until a full list has been read. ``known`` must be among the entries: it shows the list
+    is complete and that an entry missing from it is really absent, not just not drawn yet.
     """
-    page.evaluate("() => window.jupyterapp.restored")
-    page.evaluate("() => window.jupyterapp.commands.execute('apputils:activate-command-palette')")
-    search = page.locator(".lm-CommandPalette-input")
-    search.wait_for(state="visible", timeout=UI_TIMEOUT_MS)
-    search.fill("")
+    wait_restored(page)
     item = ".lm-CommandPalette-item .lm-CommandPalette-itemLabel"
-    page.wait_for_function(
-        "([sel, known]) => [...document.querySelectorAll(sel)].some(e => e.textContent.trim() === known)",
-        arg=[item, known], timeout=UI_TIMEOUT_MS)
-    labels = [t.strip() for t in page.locator(item).all_inner_texts()]
-    search.press("Escape")
-    search.wait_for(state="hidden", timeout=UI_TIMEOUT_MS)
+    opened = []
+
+    def attempt():
+        state = page.evaluate(_PALETTE_READ, [item, known])
+        opened.append(state["reopened"])
+        return state["labels"]
+
+    labels = _until(page, attempt, f"the command palette never listed {known!r} "
+                                   f"(opened {sum(opened)} times)")
+    page.evaluate("""() => { const m = document.getElementById('modal-command-palette');
+        if (m && !m.classList.contains('lm-mod-hidden')) {
+          m.querySelector('.lm-CommandPalette-input').dispatchEvent(
+            new KeyboardEvent('keydown', {key: 'Escape', keyCode: 27, bubbles: true}));
+        } }""")
     return labels
 
 
@@ -284,8 +363,25 @@ _RUN_FINISHED = f"""() => {{
 
 
 def run_all(page) -> None:
-    """Run every cell from the Run menu and wait until the kernel has finished."""
-    menu(page, "Run", "Run All Cells")
+    """Run every cell from the Run menu and wait until the kernel has finished.
+
+    The menu item is clicked only while the notebook is current (otherwise it is disabled
+    and the click does nothing), and clicked again if no cell was queued by it.
+    """
+    path = page.evaluate("() => window.__gutcourseNotebook")
+    before = page.evaluate(f"() => {_PROMPTS}")
+
+    def attempt():
+        if page.evaluate(f"() => {_PROMPTS}") != before:
+            return True
+        if path:
+            activate_notebook(page, path)
+        if page.evaluate("() => window.jupyterapp.commands.isEnabled('notebook:run-all-cells')"):
+            menu(page, "Run", "Run All Cells")
+            page.wait_for_timeout(1000)
+        return None
+
+    _until(page, attempt, "Run All Cells queued no cell")
     page.wait_for_function(_RUN_FINISHED, timeout=RUN_TIMEOUT_MS)
     wait_kernel_idle(page)
 
@@ -317,18 +413,30 @@ def scroll_into_view(page, locator, attempts: int = 20) -> None:
     raise AssertionError(f"could not scroll {locator} into view")
 
 
+_CELL_SOURCE = """i => window.jupyterapp.shell.currentWidget.content.widgets[i].model.sharedModel.getSource()"""
+
+
 def set_cell_source(page, index: int, source: str) -> None:
-    """Replace the text of the notebook's ``index``-th cell as a student would, through its editor."""
+    """Replace the text of the notebook's ``index``-th cell as a student would, through its editor.
+
+    The text is read back from the notebook's model; a lost click or keystroke is typed again.
+    """
     cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
-    scroll_into_view(page, cell.locator(".jp-Cell-inputWrapper"))
-    if "jp-MarkdownCell" in (cell.get_attribute("class") or "") and not cell.locator(".cm-content").is_visible():
-        cell.locator(".jp-MarkdownOutput").dblclick()
-    editor = cell.locator(".cm-content")
-    editor.click()
-    page.keyboard.press("Control+A")
-    # insert_text types the text in one go, so the editor's auto-indent does not re-indent it.
-    page.keyboard.insert_text(source)
-    page.keyboard.press("Escape")
+
+    def attempt():
+        scroll_into_view(page, cell.locator(".jp-Cell-inputWrapper"))
+        editor = cell.locator(".cm-content")
+        if "jp-MarkdownCell" in (cell.get_attribute("class") or "") and not editor.is_visible():
+            cell.locator(".jp-MarkdownOutput").dblclick()
+            return None
+        editor.click()
+        page.keyboard.press("Control+A")
+        # insert_text types the text in one go, so the editor's auto-indent does not re-indent it.
+        page.keyboard.insert_text(source)
+        page.keyboard.press("Escape")
+        return True if page.evaluate(_CELL_SOURCE, index) == source else None
+
+    _until(page, attempt, f"cell {index} does not hold the text typed into it")
 
 
 def explorer_outputs(page):
@@ -345,20 +453,30 @@ def explorer_snapshot(output) -> str:
 
 
 def drag_first_slider(page, output) -> tuple[str, str]:
-    """Drag the explorer's first slider well away from where it is; returns its readout before and after."""
+    """Drag the explorer's first slider well away from where it is; returns its readout before and after.
+
+    The handle is measured just before each drag; a drag that moved nothing (the notebook
+    shifted under the mouse) is done again.
+    """
     slider = output.locator(".widget-slider").first
     handle = slider.locator(".noUi-handle").first
-    scroll_into_view(page, handle)
     readout = slider.locator(".widget-readout")
+    scroll_into_view(page, handle)
     before = readout.inner_text()
-    hb, tb = handle.bounding_box(), slider.locator(".noUi-target").bounding_box()
-    x0, y0 = hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2
-    share = 0.8 if x0 < tb["x"] + tb["width"] / 2 else 0.2
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    page.mouse.move(tb["x"] + tb["width"] * share, y0, steps=12)
-    page.mouse.up()
-    return before, readout.inner_text()
+
+    def attempt():
+        scroll_into_view(page, handle)
+        hb, tb = handle.bounding_box(), slider.locator(".noUi-target").bounding_box()
+        x0, y0 = hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2
+        share = 0.8 if x0 < tb["x"] + tb["width"] / 2 else 0.2
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        page.mouse.move(tb["x"] + tb["width"] * share, y0, steps=12)
+        page.mouse.up()
+        after = readout.inner_text()
+        return after if after != before else None
+
+    return before, _until(page, attempt, f"dragging the slider never moved it from {before}")
 
 
 def wait_until_changed(page, output, before: str, timeout_ms: int = RUN_TIMEOUT_MS) -> str:

@@ -116,9 +116,29 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
+_VALIDATING = """() => {
+  const b = document.querySelector('.jp-NotebookPanel-toolbar .validate-button button, .jp-NotebookPanel-toolbar .validate-button');
+  const label = b ? b.textContent.trim() : '';
+  return !!document.querySelector('#validation-message') || (b && b.disabled) || (label !== '' && label !== 'Validate');
+}"""
+
+
 def _validate(page):
-    """Press Validate and return the results dialog once it shows."""
-    page.locator(".jp-NotebookPanel-toolbar .validate-button").click()
+    """Press Validate and return the results dialog once it shows.
+
+    The press has taken effect once the button says it is saving or validating (or the
+    dialog is up); a press that did nothing within 30 s is made again.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    button = page.locator(".jp-NotebookPanel-toolbar .validate-button")
+    for _ in range(3):
+        button.click()
+        try:
+            page.wait_for_function(_VALIDATING, timeout=30_000)
+            break
+        except PlaywrightTimeout:
+            continue
     dialog = page.locator(".jp-Dialog").filter(has=page.locator("#validation-message"))
     dialog.wait_for(timeout=240_000)
     return dialog
@@ -215,5 +235,56 @@ def test_validate_works_in_notebook_7_too(learner_lab, course_repo, new_page, ar
         assert "validation-failed" in message.get_attribute("class")
         assert "NotImplementedError" in message.inner_text()
         _close(dialog)
+    finally:
+        learner_lab.shutdown_kernels()
+
+
+# Commands JupyterLab runs on its own after restoring (state, routing, a Launcher) can undo a
+# test's step: an open command palette hides and empties itself, and a Launcher takes the current
+# widget from a notebook, which disables "Run All Cells". On a quiet machine they run before the
+# test acts; on a busy one, after. These tests make them land in between, every time.
+_HIDE_PALETTE_ON_OPEN = """n => {
+  let left = n;
+  const watch = () => {
+    const modal = document.getElementById('modal-command-palette');
+    if (!modal) { return setTimeout(watch, 20); }
+    new MutationObserver(() => {
+      if (left > 0 && !modal.classList.contains('lm-mod-hidden')) {
+        left -= 1;
+        window.jupyterapp.commands.execute('helpmenu:get-kernel');
+      }
+    }).observe(modal, {attributes: true, attributeFilter: ['class']});
+  };
+  watch();
+}"""
+
+
+def test_palette_read_survives_commands_run_while_it_is_open(learner_lab, new_page):
+    """The palette is hidden by a command twice just after opening; the list is still read whole."""
+    page = new_page()
+    page.goto(learner_lab.url("lab", reset=True))
+    page.wait_for_function("() => window.jupyterapp !== undefined")
+    page.evaluate(_HIDE_PALETTE_ON_OPEN, 2)
+    labels = palette_labels(page, known="Run All Cells")
+    assert "Run All Cells" in labels and len(labels) > 50, labels[:10]
+
+
+def test_run_all_survives_a_launcher_taking_the_current_widget(learner_lab, new_page):
+    """A Launcher opened after the notebook disables Run All Cells; run_all makes the notebook current again."""
+    import nbformat
+
+    path = Path("races") / "tiny.ipynb"
+    (learner_lab.root_dir / path).parent.mkdir(exist_ok=True)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 6 * 7"),
+                                         nbformat.v4.new_code_cell("print(x)")])
+    nbformat.write(nb, str(learner_lab.root_dir / path))
+    page = new_page()
+    try:
+        open_notebook(page, learner_lab, path)
+        page.evaluate("() => window.jupyterapp.commands.execute('launcher:create')")
+        page.wait_for_function("() => !window.jupyterapp.commands.isEnabled('notebook:run-all-cells')")
+        run_all(page)
+        assert unrun_cells(page) == []
+        assert "42" in page.locator(".jp-Notebook .jp-OutputArea-output").last.inner_text()
     finally:
         learner_lab.shutdown_kernels()

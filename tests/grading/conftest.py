@@ -74,14 +74,16 @@ def postgres_url():
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         pid_file = data / "postmaster.pid"
-        for _ in range(200):
-            if pid_file.exists() and subprocess.run(
-                    [str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
-                    capture_output=True).returncode == 0:
-                break
+        # Ready when it answers; given up only when the server has exited or after a long wait.
+        deadline = time.monotonic() + 180
+        while not (pid_file.exists() and subprocess.run(
+                [str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
+                capture_output=True).returncode == 0):
+            if server.poll() is not None:
+                pytest.fail(f"PostgreSQL exited while starting (code {server.returncode})")
+            if time.monotonic() > deadline:
+                pytest.fail("PostgreSQL did not answer within 180 s")
             time.sleep(0.1)
-        else:
-            pytest.fail("PostgreSQL did not start")
         subprocess.run([*prefix, str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
                         "gradebook"], check=True, capture_output=True)
         yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/gradebook"
