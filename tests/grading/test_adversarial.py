@@ -7,6 +7,7 @@ submission earned nothing for what it broke, its neighbours got their right
 grades, and the gradebook and files outside are intact.
 """
 
+import ast
 import contextlib
 import hashlib
 import json
@@ -219,6 +220,40 @@ print(_log)
         f"import socket\n_reached = []\nfor _host in ('127.0.0.1', '1.1.1.1'):\n    try:\n"
         f"        socket.create_connection((_host, {port}), timeout=2).close()\n        _reached.append(_host)\n"
         f"    except OSError as e:\n        print(_host, e)\nprint('reached', _reached)"))
+
+    # Reaching the kernel template (the fork server) or the other kernels it forked.
+    subs["reach_template"] = _insert_after(correct(), "q1_1_test_load", """
+import glob, os, signal, socket
+_me = os.getpid()
+_seen = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())
+_others = []
+for _pid in _seen:
+    try:
+        if os.stat(f'/proc/{_pid}').st_uid != os.getuid():
+            _others.append(_pid)
+    except OSError:
+        pass
+_tasks = {int(t) for _pid in _seen if os.path.isdir(f'/proc/{_pid}/task') for t in os.listdir(f'/proc/{_pid}/task')}
+_signalled = []
+for _pid in range(1, 1 << 15):
+    if _pid in _seen or _pid in _tasks or os.path.isdir(f'/proc/{_pid}'):
+        continue
+    try:
+        os.kill(_pid, 0)
+        _signalled.append(_pid)
+    except OSError:
+        pass
+_sockets = glob.glob('/tmp/gutcourse-template-*/*') + glob.glob('/tmp/*/s')
+_connected = []
+for _path in _sockets:
+    try:
+        socket.socket(socket.AF_UNIX).connect(_path)
+        _connected.append(_path)
+    except OSError:
+        pass
+print('TEMPLATE-HUNT', {'others': _others, 'signalled': _signalled, 'sockets': _sockets,
+                        'connected': _connected, 'seen': len(_seen)})
+""")
 
     # Tests fooled by patched helpers.
     patch = ("import builtins, math\nimport numpy as np\nimport pandas as pd\n"
@@ -435,6 +470,22 @@ def test_writes_outside_the_folder_change_nothing(graded):
         text = "\n".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
         assert SECRET not in text and "BEGIN SOLUTION" not in text and "submitted/good1" not in text
         assert "no write canary" in text and "DID" not in text
+
+
+def test_the_kernel_template_and_other_kernels_are_out_of_reach(graded):
+    """A submission hunting for the fork server or its neighbours' kernels finds nothing."""
+    assert _cell_scores(graded, "reach_template")[0] == FULL
+    if graded.platform.mode != "namespaces":
+        pytest.skip("kernels are forked from a template only in the namespaces sandbox")
+    assert "forked from a per-worker template" in graded.run.sandbox
+    executed = nbformat.read(str(graded.course / "autograded" / "reach_template" / A / f"{A}.ipynb"),
+                             as_version=4)
+    text = "\n".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    line = next(x for x in text.splitlines() if x.startswith("TEMPLATE-HUNT"))
+    found = ast.literal_eval(line.removeprefix("TEMPLATE-HUNT").strip())  # what the kernel printed
+    assert found["others"] == [] and found["signalled"] == [], found
+    assert found["sockets"] == [] and found["connected"] == [], found
+    assert found["seen"] < 10, found  # its own PID namespace: the kernel and what it started
 
 
 def test_network_use_reaches_nothing(graded):

@@ -138,8 +138,11 @@ def _enter_namespaces(spec: dict) -> None:
         os.close(fd)
 
 
-def _become_kernel(spec: dict, cmd: list[str], env: dict) -> None:
-    """In the child: finish the sandbox, drop to the kernel's user, exec the kernel."""
+def _become_kernel(spec: dict, cmd: list[str], env: dict, run=None) -> None:
+    """In the child: finish the sandbox, drop to the kernel's user, exec the kernel.
+
+    ``run`` (the fork server's) starts the kernel in this process instead of ``exec``.
+    """
     libc = _libc()
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -154,6 +157,8 @@ def _become_kernel(spec: dict, cmd: list[str], env: dict) -> None:
     _no_new_privileges(libc)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     os.chdir(spec["cwd"])
+    if run is not None:
+        run()
     os.execvpe(cmd[0], cmd, env)
 
 

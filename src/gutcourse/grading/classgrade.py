@@ -144,6 +144,7 @@ def _init_worker(root: str, db_url: str, platform: sandbox.Platform) -> None:
     policy = sandbox.GradingSandbox(config=config)
     # The notebook's own limit stops a slow submission; this one catches anything it missed.
     _worker_limit = policy.submission_timeout + 2 * policy.interrupt_grace + 60
+    sandbox.warm_up(config)  # the kernel template imports the course's libraries meanwhile
 
 
 def _expected_notebooks(root: Path, assignment: str) -> list[str]:

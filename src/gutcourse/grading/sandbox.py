@@ -47,6 +47,8 @@ from traitlets import Bool, DottedObjectName, Float, Integer, List, Type, Unicod
 from traitlets.config import Configurable
 
 LAUNCHER = Path(__file__).with_name("_sandbox_exec.py")
+FORK_SERVER = Path(__file__).with_name("_forkserver.py")
+FORK_CLIENT = Path(__file__).with_name("_forkclient.py")
 _CELL_ALLOWANCE = 64 * 1024  # bytes of output every cell keeps, even after a flood elsewhere
 _IOPUB_DRAIN = 30  # seconds a finished cell's output may take to arrive
 _MODE_ENV = "GUTCOURSE_SANDBOX_MODE"
@@ -81,6 +83,10 @@ class GradingSandbox(Configurable):
     ).tag(config=True)
     uid_base = Integer(
         1_000_000_000, help="As root, kernels run as user ids from here up (no account needed)."
+    ).tag(config=True)
+    fork_server = Bool(
+        True, help="Fork kernels from a per-worker template that has imported the course's libraries "
+                   "(Linux, as root); off, or elsewhere, every kernel starts a new interpreter."
     ).tag(config=True)
 
 
@@ -252,12 +258,197 @@ def describe(config, platform: Platform | None = None) -> str:
     net = "network allowed" if policy.network else "no network"
     if platform.mode == "namespaces":
         return (f"grading sandbox: each kernel as its own user, {net}, course folder hidden, "
-                f"only the submission's folder writable; {limits}")
+                f"only the submission's folder writable; {limits}; {_start_note(policy, platform)}")
     if platform.mode == "bwrap":
         return (f"grading sandbox (bubblewrap): {net}, course folder hidden, only the submission's "
-                f"folder writable, kernels keep your user id; {limits}")
+                f"folder writable, kernels keep your user id; {limits}; {_start_note(policy, platform)}")
     missing = "network and filesystem NOT isolated" + (f" ({platform.why})" if platform.why else "")
-    return f"grading sandbox: resource limits only, {missing}; {limits}"
+    return f"grading sandbox: resource limits only, {missing}; {limits}; {_start_note(policy, platform)}"
+
+
+# ----------------------------------------------------------------------------- kernel template
+def _start_note(policy: GradingSandbox, platform: Platform) -> str:
+    """How kernels start: forked from a preloaded template, or as new interpreters (and why)."""
+    why = _fork_unavailable(policy, platform)
+    if why:
+        return f"kernels start as new interpreters ({why})"
+    return "kernels forked from a per-worker template with the course's libraries preloaded"
+
+
+def _fork_unavailable(policy: GradingSandbox, platform: Platform) -> str:
+    """Why kernels cannot be forked from a template here ("" when they can)."""
+    if not policy.fork_server:
+        return "fork server switched off (GradingSandbox.fork_server)"
+    if not sys.platform.startswith("linux"):
+        return f"no fork server on {sys.platform}"
+    if platform.mode != "namespaces":
+        return f"no fork server in {platform.mode} mode: it needs the namespaces sandbox (root)"
+    return ""
+
+
+_SKIP_PRELOAD = ("gutcourse",)  # course code is imported by the kernel itself, never by the template
+_preload_cache: dict[tuple, list[str]] = {}
+
+
+def kernel_preloads(config) -> list[str]:
+    """The modules a grading kernel will import first: read from the course's setup cells.
+
+    Every import in a locked code cell (not an answer, not a test) of every source
+    notebook, with ``from A import B`` also trying the submodule ``A.B``; course code
+    (``gutcourse``) is left to the kernel. ipykernel itself always comes first.
+    """
+    import ast
+
+    import nbformat
+
+    root = getattr(getattr(config, "CourseDirectory", None), "root", None) if config is not None else None
+    source = Path(root) / "source" if root else None
+    notebooks = sorted(source.glob("*/*.ipynb")) if source and source.is_dir() else []
+    key = tuple((str(p), p.stat().st_mtime_ns) for p in notebooks)
+    if key in _preload_cache:
+        return _preload_cache[key]
+    found: list[str] = ["ipykernel.kernelapp"]
+    for path in notebooks:
+        try:
+            nb = nbformat.read(str(path), as_version=4)
+        except Exception:  # an unreadable source notebook is reported by whatever grades it
+            continue
+        for cell in nb.cells:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if cell.cell_type != "code" or meta.get("solution") or meta.get("grade") or not meta.get("locked"):
+                continue
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError:
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    found += [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    found.append(node.module)
+                    found += [f"{node.module}.{alias.name}" for alias in node.names if alias.name != "*"]
+    modules = [m for m in dict.fromkeys(found) if m.split(".")[0] not in _SKIP_PRELOAD]
+    # ``from scipy import stats`` names a submodule; ``from numpy import mean`` does not.
+    import importlib.util
+
+    def importable(name: str) -> bool:
+        try:
+            return importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError, AttributeError):
+            return False
+
+    modules = [m for m in modules if importable(m)]
+    _preload_cache[key] = modules
+    return modules
+
+
+_TEMPLATE_ENV_KEEP = ("PATH", "LANG", "LANGUAGE", "TZ", "PYTHONHASHSEED", "PYTHONPATH", "VIRTUAL_ENV",
+                      "CONDA_PREFIX", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+_BOOT = "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+
+
+class ForkTemplate:
+    """One grading worker's template process (``_forkserver.py``) and its socket.
+
+    The template starts with an environment of its own (no variable of the
+    grader's beyond the locale, the path and Python's own) in a folder only the
+    grader can enter, imports :func:`kernel_preloads`, and forks every kernel of
+    this worker. It ends with the worker: its standard input is a pipe from here.
+    """
+
+    _current: "ForkTemplate | None" = None
+
+    def __init__(self, modules: list[str]):
+        self.owner = os.getpid()
+        self.modules = modules
+        base = tempfile.gettempdir()
+        if len(base) > 60 and os.path.isdir("/tmp"):
+            base = "/tmp"
+        _sweep_runtime_dirs(base)
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{_TEMPLATE_PREFIX}{os.getpid()}-", dir=base))
+        os.chmod(self.folder, 0o700)
+        self.socket = str(self.folder / "s")
+        self.error = ""
+        self.info: dict | None = None
+        env = {k: v for k, v in os.environ.items() if k in _TEMPLATE_ENV_KEEP or k.startswith("LC_")}
+        for sub in ("home", "ipython", "mpl", "cache"):
+            (self.folder / sub).mkdir()
+        cache = _matplotlib_cache()
+        if cache and cache.is_dir():
+            for font_list in cache.glob("fontlist-*.json"):
+                shutil.copy(font_list, self.folder / "mpl" / font_list.name)
+        env.update({"HOME": str(self.folder / "home"), "IPYTHONDIR": str(self.folder / "ipython"),
+                    "MPLCONFIGDIR": str(self.folder / "mpl"), "XDG_CACHE_HOME": str(self.folder / "cache"),
+                    "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                    "MKL_NUM_THREADS": "1"})
+        self.log = self.folder / "template.log"
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _BOOT, str(FORK_SERVER), self.socket, *modules],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, cwd=self.folder, env=env,
+                close_fds=True)
+
+    @classmethod
+    def for_this_process(cls, config) -> "ForkTemplate":
+        """This process's template, started now if it has none (a forked worker starts its own)."""
+        current = cls._current
+        if current is None or current.owner != os.getpid() or current.process.poll() is not None:
+            current = cls._current = cls(kernel_preloads(config))
+        return current
+
+    def ready(self, timeout: float = 300) -> bool:
+        """Wait until the template listens; False (with ``error`` set) if it cannot."""
+        if self.info is not None:
+            return self.process.poll() is None
+        if self.error:
+            return False
+        import select
+
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        line = self.process.stdout.readline() if ready else b""
+        try:
+            self.info = json.loads(line.decode()) if line else None
+        except ValueError:
+            self.info = None
+        if not self.info or not self.info.get("ready"):
+            self.info = None
+            tail = self.log.read_text(errors="replace").strip().splitlines()[-1:] if self.log.exists() else []
+            self.error = "the kernel template did not start" + (f": {tail[0]}" if tail else "")
+            self.stop()
+            return False
+        return True
+
+    def client_command(self, jail: "Jail", cmd: list[str]) -> list[str]:
+        return [sys.executable, "-I", "-S", str(FORK_CLIENT), self.socket, json.dumps(jail.spec()), "--", *cmd]
+
+    def stop(self) -> None:
+        if self.owner != os.getpid():
+            return  # a forked worker's copy of its parent's template is not its to stop
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.close()
+                self.process.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def warm_up(config) -> None:
+    """Start this process's kernel template now, if kernels here will be forked (a worker's start)."""
+    policy = GradingSandbox(config=config)
+    if not _fork_unavailable(policy, detect(config)):
+        ForkTemplate.for_this_process(config)
+
+
+def _stop_template() -> None:
+    if ForkTemplate._current is not None:
+        ForkTemplate._current.stop()
+
+
+import atexit  # noqa: E402
+
+atexit.register(_stop_template)
 
 
 # ----------------------------------------------------------------------------- one kernel
@@ -355,6 +546,7 @@ def _matplotlib_cache() -> Path | None:
 
 
 _RUNTIME_PREFIX = "gutcourse-kernel-"
+_TEMPLATE_PREFIX = "gutcourse-template-"
 _swept: set[str] = set()
 
 
@@ -363,9 +555,11 @@ def _sweep_runtime_dirs(base: str) -> None:
     if base in _swept:
         return
     _swept.add(base)
-    for entry in Path(base).glob(f"{_RUNTIME_PREFIX}*-*"):
+    entries = [(e, _RUNTIME_PREFIX) for e in Path(base).glob(f"{_RUNTIME_PREFIX}*-*")]
+    entries += [(e, _TEMPLATE_PREFIX) for e in Path(base).glob(f"{_TEMPLATE_PREFIX}*-*")]
+    for entry, prefix in entries:
         try:
-            pid = int(entry.name[len(_RUNTIME_PREFIX):].split("-", 1)[0])
+            pid = int(entry.name[len(prefix):].split("-", 1)[0])
             os.kill(pid, 0)
         except ProcessLookupError:
             shutil.rmtree(entry, ignore_errors=True)
@@ -561,6 +755,9 @@ class SandboxKernelManager(PromptKernelManager):
 
     async def _async_pre_start_kernel(self, **kw):
         hide, needed = _course_paths(self.config)
+        self._template = None
+        if not _fork_unavailable(self.policy, self.platform):
+            self._template = ForkTemplate.for_this_process(self.config)
         self._jail = Jail(self.policy, self.platform, kw.get("cwd") or os.getcwd(), hide=hide, needed=needed)
         self._jail.prepare()
         self.connection_file = str(self._jail.runtime / "kernel.json")
@@ -577,7 +774,14 @@ class SandboxKernelManager(PromptKernelManager):
 
     def format_kernel_cmd(self, extra_arguments=None) -> list[str]:
         cmd = super().format_kernel_cmd(extra_arguments)
-        return self._jail.wrap(cmd) if self._jail is not None else cmd
+        if self._jail is None:
+            return cmd
+        template = getattr(self, "_template", None)
+        if template is not None:
+            if template.ready():
+                return template.client_command(self._jail, cmd)
+            incidents.append(f"{template.error}; this kernel started as a new interpreter")
+        return self._jail.wrap(cmd)
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         env = dict(kw.get("env") or os.environ)

@@ -1,0 +1,280 @@
+"""Grading kernels forked from a per-worker template (``_forkserver.py``).
+
+The template imports the course's libraries once; each kernel is a fork of it,
+sandboxed as a freshly started one. These tests check what the template holds
+(no threads, no grader secrets, nothing of any submission), that forked kernels
+start fresh (random generators, matplotlib, sys.path), that one kernel cannot
+see or reach another or the template, and that interrupts and kills behave as
+for a kernel started as a new interpreter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyter_core.utils import run_sync
+from traitlets.config import Config
+
+from gutcourse.grading import sandbox
+
+pytestmark = pytest.mark.xdist_group("forkserver")
+
+SECRET_VAR = "GUTCOURSE_TEST_DB_PASSWORD"
+SECRET = "hunter2-" + uuid.uuid4().hex
+
+
+def _root_linux() -> bool:
+    return sys.platform.startswith("linux") and hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+needs_root = pytest.mark.skipif(not _root_linux() and os.environ.get("CI") != "true",
+                                reason="the fork server needs the namespaces sandbox (Linux, root)")
+
+
+def _course(tmp_path: Path) -> Config:
+    """A course whose one source notebook's setup cell imports numpy and matplotlib."""
+    root = tmp_path / "course"
+    (root / "source" / "psx").mkdir(parents=True)
+    setup = nbformat.v4.new_code_cell(
+        "import numpy as np\nimport matplotlib.pyplot as plt\nfrom gutcourse import checks",
+        metadata={"nbgrader": {"grade": False, "solution": False, "locked": True, "grade_id": "setup",
+                               "schema_version": 3}})
+    answer = nbformat.v4.new_code_cell("import pandas", metadata={"nbgrader": {
+        "grade": False, "solution": True, "locked": False, "grade_id": "q1_1", "schema_version": 3}})
+    nbformat.write(nbformat.v4.new_notebook(cells=[setup, answer]), str(root / "source" / "psx" / "psx.ipynb"))
+    config = Config()
+    config.CourseDirectory.root = str(root)
+    return config
+
+
+def test_preloads_come_from_the_setup_cells_not_answers_or_course_code(tmp_path):
+    modules = sandbox.kernel_preloads(_course(tmp_path))
+    assert modules[0] == "ipykernel.kernelapp"
+    assert "numpy" in modules and "matplotlib.pyplot" in modules
+    assert "pandas" not in modules  # only in an answer cell
+    assert not any(m.startswith("gutcourse") for m in modules)
+
+
+def test_the_course_preloads_its_heavy_libraries():
+    from gutcourse.grading import load_config
+
+    modules = sandbox.kernel_preloads(load_config())
+    for heavy in ("numpy", "pandas", "matplotlib.pyplot", "scipy.stats", "skbio"):
+        assert heavy in modules, modules
+
+
+def test_the_summary_line_says_how_kernels_start(tmp_path):
+    config = _course(tmp_path)
+    assert "forked from a per-worker template" in sandbox.describe(config, sandbox.Platform("namespaces"))
+    assert "new interpreters (no fork server in bwrap mode" in sandbox.describe(config, sandbox.Platform("bwrap"))
+    config.GradingSandbox.fork_server = False
+    assert "fork server switched off" in sandbox.describe(config, sandbox.Platform("namespaces"))
+
+
+# ----------------------------------------------------------------------------- live kernels
+async def _run(kc, code: str) -> str:
+    msg_id = kc.execute(code)
+    out = []
+    while True:
+        msg = await kc.get_iopub_msg(timeout=120)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+        elif msg["msg_type"] == "error":
+            out.append(f"{msg['content']['ename']}: {msg['content']['evalue']}")
+        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return "".join(out)
+
+
+async def _start(config, folder: Path):
+    km = sandbox.SandboxKernelManager(config=config)
+    await km.start_kernel(cwd=str(folder))
+    kc = km.client()
+    kc.start_channels()
+    await kc.wait_for_ready(timeout=120)
+    return km, kc
+
+
+async def _stop(km, kc):
+    kc.stop_channels()
+    await km.shutdown_kernel(now=True)
+
+
+def _memory_holds(pid: int, needles: list[bytes]) -> list[bytes]:
+    """Which needles occur in the readable memory of process ``pid`` (read from outside, as root)."""
+    found = set()
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for line in maps:
+            addresses, perms = line.split()[:2]
+            if not perms.startswith("r"):
+                continue
+            start, end = (int(x, 16) for x in addresses.split("-"))
+            if end - start > 1 << 30:
+                continue
+            try:
+                mem.seek(start)
+                chunk = mem.read(end - start)
+            except (OSError, ValueError, OverflowError):
+                continue
+            found |= {n for n in needles if n in chunk}
+    return sorted(found)
+
+
+def _kernel_pid(km) -> int:
+    uid = km._jail.uid
+    pids = [p for p in sandbox._processes_of(uid)]
+    assert pids, "no process runs as the kernel's user"
+    return min(pids)
+
+
+@needs_root
+def test_forked_kernels_are_fresh_isolated_and_hold_nothing_of_each_other(tmp_path, monkeypatch):
+    config = _course(tmp_path)
+    assert sandbox.detect(config).mode == "namespaces"
+    monkeypatch.setenv(SECRET_VAR, SECRET)
+    sandbox._stop_template()
+    sandbox.ForkTemplate._current = None
+    folders = {}
+    for name in ("alice", "bob"):
+        folders[name] = tmp_path / "course" / "submitted" / f"{name}-{uuid.uuid4().hex}" / "psx"
+        folders[name].mkdir(parents=True)
+
+    async def scenario():
+        km_a, kc_a = await _start(config, folders["alice"])
+        km_b, kc_b = await _start(config, folders["bob"])
+        try:
+            template = sandbox.ForkTemplate.for_this_process(config)
+            assert template.info["threads"] == 1, template.info  # nothing running beside the fork
+            assert km_a.provisioner.process.args[3] == str(sandbox.FORK_CLIENT)
+            probe = ("import sys, os, numpy, matplotlib\n"
+                     "print('PRELOADED', 'numpy' in sys.modules and 'matplotlib.pyplot' in sys.modules)\n"
+                     "print('RANDOM', numpy.random.rand())\n"
+                     "print('CONFIGDIR', matplotlib.get_configdir() == os.environ['MPLCONFIGDIR'])\n"
+                     "print('PATH0', sys.path[0] == os.getcwd())\n"
+                     "print('UID', os.getuid())\n"
+                     "print('PIDS', sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))\n")
+            out_a, out_b = await _run(kc_a, probe), await _run(kc_b, probe)
+            for out in (out_a, out_b):
+                assert "PRELOADED True" in out and "CONFIGDIR True" in out and "PATH0 True" in out, out
+                assert "UID 0" not in out
+            rand = [re.search(r"RANDOM (\S+)", o).group(1) for o in (out_a, out_b)]
+            assert rand[0] != rand[1], "two forked kernels drew the same random numbers"
+            # Bob's kernel cannot see or signal Alice's, nor the template.
+            pid_a = _kernel_pid(km_a)
+            reach = await _run(kc_b, f"import os\ntry:\n    os.kill({pid_a}, 0); print('REACHED')\n"
+                                     f"except OSError as e:\n    print('NO', type(e).__name__)\n"
+                                     f"try:\n    os.kill({template.process.pid}, 0); print('REACHED')\n"
+                                     f"except OSError as e:\n    print('NO', type(e).__name__)\n"
+                                     f"print(os.path.exists({template.socket!r}))")
+            assert "REACHED" not in reach and reach.strip().endswith("False"), reach
+            # Nothing of Alice's request is in Bob's kernel, nor anything of either in the template,
+            # and the template never had the grader's secrets.
+            needles = [folders["alice"].parent.name.encode(), folders["bob"].parent.name.encode(),
+                       SECRET.encode()]
+            assert _memory_holds(template.process.pid, needles) == []
+            assert folders["alice"].parent.name.encode() not in _memory_holds(_kernel_pid(km_b), needles)
+            environ = Path(f"/proc/{template.process.pid}/environ").read_bytes()
+            assert SECRET.encode() not in environ
+        finally:
+            await _stop(km_a, kc_a)
+            await _stop(km_b, kc_b)
+
+    run_sync(scenario)()
+
+
+@needs_root
+def test_interrupt_reaches_a_forked_kernel_and_a_kill_ends_it(tmp_path):
+    config = _course(tmp_path)
+    folder = tmp_path / "course" / "submitted" / "s" / "psx"
+    folder.mkdir(parents=True)
+
+    async def scenario():
+        km, kc = await _start(config, folder)
+        try:
+            msg_id = kc.execute("import time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n"
+                                "    print('INTERRUPTED')")
+            await asyncio.sleep(1.0)
+            started = time.monotonic()
+            await km.interrupt_kernel()
+            text = []
+            while True:
+                msg = await kc.get_iopub_msg(timeout=60)
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                if msg["msg_type"] == "stream":
+                    text.append(msg["content"]["text"])
+                if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                    break
+            assert "INTERRUPTED" in "".join(text)
+            assert time.monotonic() - started < 30
+            pid = _kernel_pid(km)
+            kc.execute("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: pass")
+            await asyncio.sleep(0.5)
+            await km.shutdown_kernel(now=True)
+            for _ in range(200):
+                if not os.path.exists(f"/proc/{pid}"):
+                    break
+                await asyncio.sleep(0.05)
+            assert not os.path.exists(f"/proc/{pid}"), "the kernel outlived its kill"
+        finally:
+            kc.stop_channels()
+            if await km.is_alive():
+                await km.shutdown_kernel(now=True)
+
+    run_sync(scenario)()
+
+
+@needs_root
+def test_a_kernel_that_exits_reports_its_exit_code(tmp_path):
+    config = _course(tmp_path)
+    folder = tmp_path / "course" / "submitted" / "s" / "psx"
+    folder.mkdir(parents=True)
+
+    async def scenario():
+        km, kc = await _start(config, folder)
+        try:
+            kc.execute("import os\nos._exit(7)")
+            for _ in range(400):
+                if km.exit_status is not None:
+                    break
+                await asyncio.sleep(0.05)
+            return km.exit_status
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    assert run_sync(scenario)() == 7
+
+
+def test_bubblewrap_and_limits_modes_start_kernels_as_before(tmp_path):
+    config = _course(tmp_path)
+    policy = sandbox.GradingSandbox(config=config)
+    assert "bwrap mode" in sandbox._fork_unavailable(policy, sandbox.Platform("bwrap"))
+    assert "limits mode" in sandbox._fork_unavailable(policy, sandbox.Platform("limits"))
+    if sys.platform.startswith("linux"):
+        assert sandbox._fork_unavailable(policy, sandbox.Platform("namespaces")) == ""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the fork server is Linux only")
+def test_the_template_ends_with_its_worker(tmp_path):
+    """Closing the worker's pipe ends the template and removes its folder."""
+    template = sandbox.ForkTemplate(["json"])
+    try:
+        assert template.ready(timeout=120), template.error
+        folder = template.folder
+        template.process.stdin.close()
+        template.process.wait(timeout=30)
+        assert not folder.exists()
+    finally:
+        if template.process.poll() is None:
+            template.process.kill()
