@@ -55,6 +55,21 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
+
+# Late policy (docs/lms_export.md). These numbers are this course's choice, not a
+# standard: change them to your own. Each started day after the due date (plus any
+# extension) takes 10% off the score earned, at most 50%; up to 15 minutes late is
+# on time. nbgrader applies it while autograding; `gutcourse export` applies it
+# again to the final score, manual grades included.
+c.AssignLatePenalties.plugin_class = "gutcourse.grading.late.LatePolicy"
+c.LatePolicy.percent_per_day = 10
+c.LatePolicy.max_percent = 50
+c.LatePolicy.grace_minutes = 15
+# `gutcourse export`: a student with no submission gets 0 ("zero") or an empty cell
+# ("empty"); for Moodle the roster's lms_id is this user field (username, email, idnumber, id).
+c.GradeExport.no_submission = "zero"
+c.GradeExport.moodle_user_field = "username"
+
 # Limits of each grading kernel.  Where the machine cannot isolate kernels
 # (not root and no bubblewrap, or not Linux) only the limits apply, and
 # `gutcourse grade` and `gutcourse check` say so in one line when they start.

@@ -100,6 +100,17 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_export(args) -> int:
+    from gutcourse.grading.export import export_grades
+
+    result = export_grades(_config(args), args.assignment, args.to, roster=args.roster, out=args.out,
+                           force=args.force, title=args.title)
+    for note in result.notes:
+        print(note, file=sys.stderr)
+    print(result.summary())
+    return 0
+
+
 def _cmd_check(args) -> int:
     from gutcourse.grading import load_config
     from gutcourse.grading.sandbox import describe
@@ -211,6 +222,20 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", metavar="DIR")
     rep.add_argument("--db", metavar="URL")
 
+    exp = add("export", _cmd_export,
+              "one assignment's grades in Canvas's or Moodle's import format, or a plain CSV, "
+              "with the late policy applied and the roster checked")
+    exp.add_argument("assignment", metavar="ASSIGNMENT")
+    exp.add_argument("--to", required=True, choices=["canvas", "moodle", "csv"])
+    exp.add_argument("--roster", type=Path, metavar="FILE",
+                     help="CSV mapping nbgrader student ids to LMS ids (default: use the nbgrader ids)")
+    exp.add_argument("--out", type=Path, metavar="FILE",
+                     help="default: coursework/exports/ASSIGNMENT-FORMAT.csv")
+    exp.add_argument("--title", help="the assignment column's title (default: ASSIGNMENT); "
+                                     "Canvas: 'Title (ID)' matches its assignment ID")
+    exp.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    exp.add_argument("--db", metavar="URL")
+
     chk = add("check", _cmd_check, "self-study: grade one notebook against the full tests, hidden ones included")
     chk.add_argument("notebook", metavar="NOTEBOOK")
 
@@ -247,10 +272,11 @@ def main(argv: list[str] | None = None) -> int:
     from gutcourse.grading import CheckError, GradingError, ReleaseError
     from gutcourse.grading.backup import BackupError
     from gutcourse.grading.demo import DemoError
+    from gutcourse.grading.export import ExportError
 
     try:
         return args.func(args)
-    except (BackupError, CheckError, DemoError, GradingError, ReleaseError, FileExistsError,
+    except (BackupError, CheckError, DemoError, ExportError, GradingError, ReleaseError, FileExistsError,
             FileNotFoundError) as err:
         print(f"gutcourse {args.command}: {err}", file=sys.stderr)
         return 1
