@@ -14,7 +14,8 @@ and which are design choices made for the lesson ([NV]); the explorers say the s
 - :func:`marker_time_course` (notebook 09): a marker made at a constant extra rate while a stimulus lasts
   and cleared by first-order elimination.
   The anchored number is CRP's plasma half-life of about 19 h, which is constant whatever the
-  concentration (Pepys & Hirschfield 2003, doi:10.1172/JCI18921).
+  concentration (stated in a Pepys-laboratory paper, "Rapid automated high sensitivity enzyme
+  immunoassay of C-reactive protein", citing earlier work; see lecture 09 for what was checked).
   The rise over baseline, the stimulus length and every other half-life offered are [NV] design choices.
 """
 
@@ -68,7 +69,7 @@ EXCLUSION_SETTINGS: dict[str, dict] = {
 MARKER_HALF_LIVES: dict[str, dict] = {
     "CRP (about 19 h)": {
         "half_life_h": 19.0, "evidence": "V",
-        "source": "Pepys & Hirschfield 2003, J Clin Invest, doi:10.1172/JCI18921",
+        "source": "'Rapid automated high sensitivity enzyme immunoassay of C-reactive protein' (Pepys laboratory)",
     },
     "short-lived marker (1 h, teaching choice)": {
         "half_life_h": 1.0, "evidence": "NV", "source": "design choice for the lesson",
@@ -299,7 +300,7 @@ def marker_time_course(
     ----------
     half_life_h : float
         Plasma half-life in hours (at least 0.05). CRP's is about 19 h
-        (Pepys & Hirschfield 2003, doi:10.1172/JCI18921) [V].
+        (a Pepys-laboratory assay paper; lecture 09 gives the reference) [V].
     stimulus_h : float
         How long the extra production lasts, in hours [NV]; default 24.
     rise : float
