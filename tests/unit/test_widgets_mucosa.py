@@ -150,7 +150,7 @@ def test_only_crp_half_life_is_labelled_verified():
     verified = {name for name, m in gw.MARKER_HALF_LIVES.items() if m["evidence"] == "V"}
     assert verified == {"CRP (about 19 h)"}
     assert gw.MARKER_HALF_LIVES["CRP (about 19 h)"]["half_life_h"] == 19.0
-    assert "10.1172/JCI18921" in gw.MARKER_HALF_LIVES["CRP (about 19 h)"]["source"]
+    assert "C-reactive protein" in gw.MARKER_HALF_LIVES["CRP (about 19 h)"]["source"]
 
 
 def test_kinetics_explorer_sliders_move_the_readout_and_figure():

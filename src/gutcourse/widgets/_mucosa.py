@@ -391,8 +391,8 @@ def _kinetics_readout(result: dict, sample_h: float, stimulus_h: float) -> str:
         f"and 90% of the excess is gone {result['hours_to_90pct_cleared']:.0f} h later.<br>"
         f"A sample taken at <b>{sample_h:g} h</b> reads <b>{result['fold_at_sample']:.2f}&times;</b> baseline, "
         f"{100 * result['share_of_rise_at_sample']:.0f}% of the peak's excess.<br>"
-        "<small>Anchored: CRP's half-life is about 19 h and constant whatever its level (Pepys &amp; "
-        "Hirschfield 2003, doi:10.1172/JCI18921). The 10&times; rise, the stimulus and the other "
+        "<small>Anchored: CRP's half-life is about 19 h and constant whatever its level (a Pepys-laboratory "
+        "assay paper; lecture 09 gives the reference). The 10&times; rise, the stimulus and the other "
         "half-lives are <b>illustrative design choices</b> [NV].</small>"
     )
 
