@@ -112,13 +112,15 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_check(args) -> int:
-    from gutcourse.grading import load_config
-    from gutcourse.grading.sandbox import describe
     from gutcourse.grading.selfcheck import check_notebook, format_check
 
-    print(describe(load_config()), file=sys.stderr)
-    check = check_notebook(args.notebook)
-    print(format_check(check))
+    def table(check):
+        print(format_check(check), flush=True)
+
+    check = check_notebook(args.notebook, on_result=table,
+                           on_sandbox=lambda line: print(line, file=sys.stderr, flush=True))
+    if check.feedback:
+        print(f"\nfeedback: {check.feedback}")
     return 0 if check.result.error is None else 1
 
 

@@ -188,6 +188,24 @@ def test_self_check_grades_with_hidden_tests_and_never_touches_the_file(tmp_path
     assert not (REPO / "coursework" / "submitted" / "self_check").exists()
 
 
+def test_check_command_prints_its_table_before_writing_the_feedback(tmp_path):
+    """`gutcourse check`: the sandbox line on stderr, the table, then where the feedback went."""
+    course = make_course(tmp_path / "course")
+    release(load_config(course_root=course), [A])
+    released_nb = nbformat.read(str(course / "release" / A / f"{A}.ipynb"), as_version=4)
+    source = nbformat.read(str(course / "source" / A / f"{A}.ipynb"), as_version=4)
+    learner = tmp_path / "work" / f"{A}.ipynb"
+    learner.parent.mkdir()
+    nbformat.write(fill_answers(released_nb, source), str(learner))
+    done = run_cli(course, "check", str(learner))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("grading sandbox") == 1
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert lines[0].startswith(f"{A}: 7 of 7 autograded points"), done.stdout
+    assert lines[-1] == f"feedback: {learner.with_name(f'{A}.feedback.html')}"
+    assert learner.with_name(f"{A}.feedback.html").is_file()
+
+
 def test_grading_into_postgresql_gives_the_same_grades(released, tmp_path, postgres_url):
     course = copy_course(released[0], tmp_path / "course")
     config_pg = load_config(course_root=course, db_url=postgres_url)

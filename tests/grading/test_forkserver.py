@@ -162,11 +162,14 @@ def test_forked_kernels_are_fresh_isolated_and_hold_nothing_of_each_other(tmp_pa
                      "print('CONFIGDIR', matplotlib.get_configdir() == os.environ['MPLCONFIGDIR'])\n"
                      "print('PATH0', sys.path[0] == os.getcwd())\n"
                      "print('UID', os.getuid())\n"
+                     "from ipykernel.kernelapp import IPKernelApp\n"
+                     "print('PARENT', IPKernelApp.instance().parent_handle)\n"
                      "print('PIDS', sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))\n")
             out_a, out_b = await _run(kc_a, probe), await _run(kc_b, probe)
             for out in (out_a, out_b):
                 assert "PRELOADED True" in out and "CONFIGDIR True" in out and "PATH0 True" in out, out
                 assert "UID 0" not in out
+                assert "PARENT 1" in out, out  # ipykernel's import-time defaults as in a new kernel
             rand = [re.search(r"RANDOM (\S+)", o).group(1) for o in (out_a, out_b)]
             assert rand[0] != rand[1], "two forked kernels drew the same random numbers"
             # Bob's kernel cannot see or signal Alice's, nor the template.

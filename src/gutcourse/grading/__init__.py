@@ -10,6 +10,10 @@ from ._lazy_iri import install as _defer_slow_import
 
 _defer_slow_import()  # before anything imports nbformat (and so jsonschema)
 
+from ._alembic_head import install as _alembic_in_process  # noqa: E402
+
+_alembic_in_process()  # new gradebooks are stamped without an `alembic` subprocess
+
 from ._course import load_config, repo_root, source_assignments
 from .autograde import SubmissionResult, autograde, read_result, submit
 from .bank import Misconception, load_bank

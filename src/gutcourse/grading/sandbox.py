@@ -288,9 +288,10 @@ def _fork_unavailable(policy: GradingSandbox, platform: Platform) -> str:
 
 _SKIP_PRELOAD = ("gutcourse",)  # course code is imported by the kernel itself, never by the template
 _preload_cache: dict[tuple, list[str]] = {}
+_template_lock = __import__("threading").Lock()
 
 
-def kernel_preloads(config) -> list[str]:
+def kernel_preloads(config, assignment: str | None = None) -> list[str]:
     """The modules a grading kernel will import first: read from the course's setup cells.
 
     Every import in a locked code cell (not an answer, not a test) of every source
@@ -303,7 +304,8 @@ def kernel_preloads(config) -> list[str]:
 
     root = getattr(getattr(config, "CourseDirectory", None), "root", None) if config is not None else None
     source = Path(root) / "source" if root else None
-    notebooks = sorted(source.glob("*/*.ipynb")) if source and source.is_dir() else []
+    pattern = f"{assignment}/*.ipynb" if assignment else "*/*.ipynb"
+    notebooks = sorted(source.glob(pattern)) if source and source.is_dir() else []
     key = tuple((str(p), p.stat().st_mtime_ns) for p in notebooks)
     if key in _preload_cache:
         return _preload_cache[key]
@@ -380,7 +382,9 @@ class ForkTemplate:
         env.update({"HOME": str(self.folder / "home"), "IPYTHONDIR": str(self.folder / "ipython"),
                     "MPLCONFIGDIR": str(self.folder / "mpl"), "XDG_CACHE_HOME": str(self.folder / "cache"),
                     "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-                    "MKL_NUM_THREADS": "1"})
+                    "MKL_NUM_THREADS": "1",
+                    # Read when ipykernel is imported (trait defaults): as in a namespaces kernel.
+                    "JPY_PARENT_PID": "1"})
         self.log = self.folder / "template.log"
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
@@ -389,12 +393,16 @@ class ForkTemplate:
                 close_fds=True)
 
     @classmethod
-    def for_this_process(cls, config) -> "ForkTemplate":
-        """This process's template, started now if it has none (a forked worker starts its own)."""
-        current = cls._current
-        if current is None or current.owner != os.getpid() or current.process.poll() is not None:
-            current = cls._current = cls(kernel_preloads(config))
-        return current
+    def for_this_process(cls, config, assignment: str | None = None) -> "ForkTemplate":
+        """This process's template, started now if it has none (a forked worker starts its own).
+
+        ``assignment`` limits the preloads to that assignment's setup cells.
+        """
+        with _template_lock:
+            current = cls._current
+            if current is None or current.owner != os.getpid() or current.process.poll() is not None:
+                current = cls._current = cls(kernel_preloads(config, assignment))
+            return current
 
     def ready(self, timeout: float = 300) -> bool:
         """Wait until the template listens; False (with ``error`` set) if it cannot."""
@@ -434,11 +442,11 @@ class ForkTemplate:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def warm_up(config) -> None:
+def warm_up(config, assignment: str | None = None) -> None:
     """Start this process's kernel template now, if kernels here will be forked (a worker's start)."""
     policy = GradingSandbox(config=config)
     if not _fork_unavailable(policy, detect(config)):
-        ForkTemplate.for_this_process(config)
+        ForkTemplate.for_this_process(config, assignment)
 
 
 def _stop_template() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,13 +59,43 @@ def identify_assignment(nb_path: Path, known: list[str]) -> str:
     return best
 
 
-def check_notebook(nb_path: str | Path, *, feedback_dir: str | Path | None = None) -> SelfCheck:
-    """Grade ``nb_path`` against the full tests in a throwaway course."""
+def _prepare_sandbox(config, assignment: str, on_sandbox) -> threading.Thread:
+    """Probe the sandbox and start the kernel template while the throwaway course is built.
+
+    Both start other processes and mostly wait for them: on a machine with two cores they
+    run beside nbgrader's release instead of before it.
+    """
+    from . import sandbox
+
+    def work():
+        try:
+            platform = sandbox.detect(config)
+            if on_sandbox is not None:
+                on_sandbox(sandbox.describe(config, platform))
+            sandbox.warm_up(config, assignment)
+        except Exception:  # the kernel's own start reports whatever went wrong here
+            pass
+
+    thread = threading.Thread(target=work, name="gutcourse-sandbox-probe", daemon=True)
+    thread.start()
+    return thread
+
+
+def check_notebook(nb_path: str | Path, *, feedback_dir: str | Path | None = None,
+                   on_result=None, on_sandbox=None) -> SelfCheck:
+    """Grade ``nb_path`` against the full tests in a throwaway course.
+
+    ``on_result`` is called with the :class:`SelfCheck` as soon as the grades are known,
+    before the feedback HTML is written (the command prints its table then);
+    ``on_sandbox`` with the sandbox's one-line summary.
+    """
     nb_path = Path(nb_path).resolve()
     if not nb_path.is_file():
         raise CheckError(f"{nb_path}: no such file")
-    real_root = course_root(load_config())
+    real_config = load_config()
+    real_root = course_root(real_config)
     assignment = identify_assignment(nb_path, source_assignments(real_root))
+    probe = _prepare_sandbox(real_config, assignment, on_sandbox)
     with tempfile.TemporaryDirectory(prefix="gutcourse-check-") as tmp:
         course = Path(tmp) / "course"
         shutil.copytree(real_root / "source" / assignment, course / "source" / assignment)
@@ -77,8 +108,11 @@ def check_notebook(nb_path: str | Path, *, feedback_dir: str | Path | None = Non
         target.mkdir(parents=True)
         shutil.copy(nb_path, target / f"{assignment}.ipynb")
         write_timestamp(target)
+        probe.join()
         result = autograde(config, assignment, [STUDENT])[STUDENT]
         feedback = None
+        if on_result is not None:
+            on_result(SelfCheck(assignment, result, None))
         if result.error is None:
             generate_feedback(config, assignment, [STUDENT])
             html = course / "feedback" / STUDENT / assignment / f"{assignment}.html"
