@@ -685,8 +685,9 @@ def kill_running_kernels() -> int:
             except (ProcessLookupError, PermissionError):
                 process.kill()
             count += 1
-        if km._jail is not None and km._jail.uid is not None:
-            kill_user(km._jail.uid, wait=1.0)
+        jail = km._jail  # read once: the kernel's own thread may clear it meanwhile
+        if jail is not None and jail.uid is not None:
+            kill_user(jail.uid, wait=1.0)
     return count
 
 
