@@ -5,10 +5,11 @@ statistics and shipped in ``datasets/`` (provenance in ``datasets/README.md``). 
 is fetched from the network.
 
 Each dataset ``<name>.csv`` has a data dictionary ``<name>.dictionary.csv`` with one row
-per column: ``column``, ``dtype`` (``int64``, ``float64`` or ``str``), ``units``,
+per column: ``column``, ``dtype`` (``int64``, ``float64``, ``bool`` or ``str``), ``units``,
 ``allowed`` (``"min..max"`` with either end optional, ``"a|b|c"`` levels, ``"unique"``
 for identifiers, or empty), ``nullable`` (``yes``/``no``), ``description`` and ``origin``
-(``simulated``, ``derived`` or ``planted``).
+(``simulated``: drawn by the generator; ``derived``: computed from other values or taken
+from a published reference). A ``bool`` column is written ``true`` or ``false``.
 
 Examples
 --------
@@ -32,12 +33,14 @@ import pandas as pd
 __all__ = ["DatasetError", "available", "dictionary", "load"]
 
 _DICTIONARY_FIELDS = ("column", "dtype", "units", "allowed", "nullable", "description", "origin")
-_DTYPES = ("int64", "float64", "str")
-_ORIGINS = ("simulated", "derived", "planted")
+_DTYPES = ("int64", "float64", "bool", "str")
+_ORIGINS = ("simulated", "derived")
+_BOOL_TEXT = {"true": True, "false": False}
 #: Count tables are samples x taxa with `sample_id` as the index, as scikit-bio expects;
 #: every other table keeps its identifiers as an ordinary column, so merges stay explicit.
 #: Values: (index column, name given to the column axis).
-_INDEX = {"mecfs_genus_counts": ("sample_id", "genus")}
+_INDEX = {"mecfs_genus_counts": ("sample_id", "genus"),
+          "iga_seq_counts": ("sample_id", "genus")}
 _INT_TEXT = re.compile(r"[+-]?\d+")
 
 
@@ -178,6 +181,8 @@ def dictionary(name: str) -> pd.DataFrame:
 
 def _describe(dtype: str, allowed: str) -> str:
     """The 'expected ...' part of a message, e.g. ``float64 >= 0`` or ``str, one of a, b``."""
+    if dtype == "bool":
+        return "bool, true or false"
     if ".." in allowed:
         low, high = allowed.split("..")
         if low and high:
@@ -233,8 +238,11 @@ def _convert(text: np.ndarray, spec: pd.Series, where: str) -> np.ndarray:
                                f"in row {i + 1} (line {i + 2})")
 
     empty = text == ""
-    if not nullable or dtype == "int64":
+    if not nullable or dtype in ("int64", "bool"):
         fail(empty, found="an empty cell")
+    if dtype == "bool":
+        fail(~np.isin(text, list(_BOOL_TEXT)), quote=True)
+        return text == "true"
     values = text if dtype == "str" else _parse(text, dtype, fail)
 
     if ".." in allowed:
@@ -259,7 +267,7 @@ def load(name: str) -> pd.DataFrame:
     """Load dataset `name`, validated against its data dictionary.
 
     Validation checks the file is UTF-8 CSV with exactly the dictionary's columns;
-    each column converts to its dtype (``int64``, ``float64`` or ``str``); values lie in
+    each column converts to its dtype (``int64``, ``float64``, ``bool`` or ``str``); values lie in
     the allowed range or levels; identifiers marked ``unique`` are unique; non-nullable
     columns have no empty cells. Text columns are returned verbatim (not stripped),
     which is what the raw export ``clinic_markers_raw`` needs for its cleaning exercise.
@@ -273,8 +281,9 @@ def load(name: str) -> pd.DataFrame:
     -------
     pandas.DataFrame
         A fresh frame (safe to modify), columns in dictionary order. Identifiers are an
-        ordinary column, except ``mecfs_genus_counts``: samples x genera int64 counts,
-        indexed by ``sample_id``, as scikit-bio's diversity functions expect.
+        ordinary column, except the count tables ``mecfs_genus_counts`` and
+        ``iga_seq_counts``: samples x genera int64 counts, indexed by ``sample_id``, as
+        scikit-bio's diversity functions expect.
 
     Raises
     ------

@@ -262,9 +262,47 @@ def test_ordination_view_rejects_bad_input():
 def test_prepare_inputs_rarefies_to_the_smallest_sample():
     counts = _toy_counts()
     inputs = _ordination.prepare_inputs(counts)
-    assert inputs["rarefied"].sum(axis=1).tolist() == [2, 2, 2]
+    assert inputs["rarefied"].depth == 2 and list(inputs["rarefied"].index) == ["a", "b", "c"]
     assert inputs["proportions"].sum(axis=1).tolist() == pytest.approx([1, 1, 1])
-    assert len(_ordination.prepare_inputs(counts, depth=10)["rarefied"]) == 2
+    assert list(_ordination.prepare_inputs(counts, depth=10)["rarefied"].index) == ["a", "c"]
+
+
+def test_no_rarefied_table_a_student_could_pass_off_as_rarefy():
+    # ps2 asks students to write `rarefy`; the explorer must not hand them one.
+    rarefied = _ordination.prepare_inputs(_toy_counts(), seed=1)["rarefied"]
+    assert not isinstance(rarefied, (pd.DataFrame, np.ndarray))
+    rarefied.distances("jaccard")
+    held = [v for v in vars(rarefied).values() if isinstance(v, (pd.DataFrame, np.ndarray))]
+    assert all(v.sum(axis=1).tolist() != [2, 2, 2] for v in held), "a rarefied table is kept"
+
+
+def test_repeated_rarefaction_at_full_depth_gives_the_plain_distances():
+    # Every sample has 10 reads: drawing all 10 without replacement returns it unchanged.
+    counts = pd.DataFrame([[5, 3, 2, 0], [1, 1, 0, 8], [4, 0, 0, 6]], index=["a", "b", "c"],
+                          columns=["t1", "t2", "t3", "t4"])
+    rarefied = _ordination.RepeatedRarefaction(counts, depth=10, iterations=3)
+    for metric in _ordination.METRICS:
+        expected = _ordination._distance_matrix(counts, metric).data
+        np.testing.assert_allclose(rarefied.distances(metric).data, expected, atol=1e-12)
+
+
+def test_repeated_rarefaction_averages_draws_reproducibly():
+    counts = _diversity._benchmark_counts(n_samples=8, n_taxa=12)
+    depth = int(counts.sum(axis=1).min()) // 20
+    one = _ordination.RepeatedRarefaction(counts, depth=depth, iterations=1, seed=3)
+    many = _ordination.RepeatedRarefaction(counts, depth=depth, iterations=50, seed=3)
+    again = _ordination.RepeatedRarefaction(counts, depth=depth, iterations=50, seed=3)
+    full = _ordination._distance_matrix(counts.div(counts.sum(axis=1), axis=0), "braycurtis").data
+    np.testing.assert_array_equal(many.distances("braycurtis").data,
+                                  again.distances("braycurtis").data)
+    # the average of many draws sits closer to the full-depth distances than one draw does
+    error_one, error_many = (np.abs(r.distances("braycurtis").data - full).mean()
+                             for r in (one, many))
+    assert error_many < error_one
+    with pytest.raises(ValueError, match="metric"):
+        many.distances("unifrac")
+    with pytest.raises(ValueError, match="fewer than 2 samples"):
+        _ordination.RepeatedRarefaction(counts, depth=10**9)
 
 
 def test_ordination_explorer_pickers_and_group_left_out():

@@ -13,8 +13,8 @@ from functools import partial
 
 import numpy as np
 
-from ._tables import (Column, Table, fmt_float, lognormal_sigma_from_iqr, make_table, stream,
-                      truncated)
+from ._tables import (Column, Table, fmt_bool, fmt_float, lognormal_sigma_from_iqr, make_table,
+                      stream, truncated)
 
 #: Group sizes (a design choice).
 GROUP_SIZES = {"healthy": 40, "ibs": 60, "ibd": 40}
@@ -40,7 +40,10 @@ TNFA = (2.89, lognormal_sigma_from_iqr(1.82, 4.53))
 #: medians three and two times higher in IBD; TNF-alpha unchanged.
 IBD_FACTOR = {"hs_crp_mg_l": 3.0, "il6_pg_ml": 2.0}
 #: hs-CRP detection limit of the simulated assay (design choice): results below it are
-#: reported as "<0.2" and are missing in the clean table.
+#: reported as "<0.2" in the raw export. The clean table keeps what the lab reported:
+#: no number in `hs_crp_mg_l` (empty) and `hs_crp_below_detection` true, so that a
+#: below-detection result stays a result and is never confused with "not measured",
+#: and no substitute value (LOD/2, LOD/sqrt 2) is passed off as a measurement.
 CRP_LOD = 0.2
 #: Zonulin kits report a signal that is not pre-haptoglobin-2 (Scheffler et al. 2018,
 #: doi:10.3389/fendo.2018.00022; Ajamian et al. 2019, doi:10.1371/journal.pone.0210728);
@@ -63,8 +66,7 @@ def simulate_clinic() -> tuple[Table, dict[str, np.ndarray]]:
     table : Table
         The clean table.
     values : dict of str to numpy.ndarray
-        Its columns as arrays (rounded as written; NaN where missing), plus
-        ``"crp_below_lod"``, for `make_raw`.
+        Its columns as arrays (rounded as written; NaN where missing), for `make_raw`.
     """
     rng = stream("clinic_markers")
     groups = np.concatenate([[g] * n for g, n in GROUP_SIZES.items()])
@@ -93,7 +95,7 @@ def simulate_clinic() -> tuple[Table, dict[str, np.ndarray]]:
     order = np.argsort(subject_id)
     values = {c: v[order] for c, v in values.items()}
     values["subject_id"], values["group"] = subject_id[order], groups[order]
-    values["crp_below_lod"] = crp_below_lod[order]
+    values["hs_crp_below_detection"] = crp_below_lod[order]
 
     columns = (
         Column("subject_id", "str", "", "unique",
@@ -104,23 +106,30 @@ def simulate_clinic() -> tuple[Table, dict[str, np.ndarray]]:
         Column("fecal_calprotectin_ug_g", "float64", "µg/g", "0..",
                "Fecal calprotectin. Pathway cutoffs: <50 normal, 50-150 equivocal, >150 refer "
                "(NHS Borders); <100, 100-250, >250 (RUH Bath). Empty: not measured.",
-               "planted", nullable=True),
+               "simulated", nullable=True),
         Column("hs_crp_mg_l", "float64", "mg/L", "0..",
-               "High-sensitivity C-reactive protein. Empty: not measured, or below the "
-               f"assay's {CRP_LOD} mg/L detection limit.", "planted", nullable=True),
+               "Serum high-sensitivity C-reactive protein. Empty: no number was reported, "
+               f"either because it was not measured or because the result was below the assay's "
+               f"{CRP_LOD:g} mg/L detection limit; hs_crp_below_detection says which.",
+               "simulated", nullable=True),
+        Column("hs_crp_below_detection", "bool", "", "",
+               f"true: hs-CRP was measured and the result was below the {CRP_LOD:g} mg/L "
+               f"detection limit (reported as <{CRP_LOD:g} mg/L; hs_crp_mg_l is empty). "
+               "false: a value was reported, or hs-CRP was not measured.", "derived"),
         Column("il6_pg_ml", "float64", "pg/mL", "0..",
-               "Serum interleukin-6. Empty: not measured.", "planted", nullable=True),
+               "Serum interleukin-6. Empty: not measured.", "simulated", nullable=True),
         Column("tnfa_pg_ml", "float64", "pg/mL", "0..",
                "Serum tumour necrosis factor alpha. Empty: not measured.", "simulated",
                nullable=True),
         Column("zonulin_assay_ng_ml", "float64", "ng/mL", "0..",
-               "Signal of a commercial 'zonulin' ELISA. An assay signal only: such kits do "
-               "not detect pre-haptoglobin-2 (zonulin) but haptoglobin, C3 or properdin "
-               "(Scheffler 2018, doi:10.3389/fendo.2018.00022; Ajamian 2019, "
-               "doi:10.1371/journal.pone.0210728).", "simulated"),
+               "Result of a commercial ELISA kit sold as a zonulin test, in ng/mL as "
+               "the kit reports it.", "simulated"),
     )
     cells = {"subject_id": list(values["subject_id"]), "group": list(values["group"])}
-    cells.update({c: fmt_float(values[c], d) for c, d in DECIMALS.items()})
+    for column, decimals in DECIMALS.items():
+        cells[column] = fmt_float(values[column], decimals)
+        if column == "hs_crp_mg_l":
+            cells["hs_crp_below_detection"] = fmt_bool(values["hs_crp_below_detection"])
     return make_table("clinic_markers", columns, cells), values
 
 
@@ -178,7 +187,7 @@ def make_raw(values: dict[str, np.ndarray]) -> Table:
         in_mg_dl = rng.random() < 0.25
         unit = _mess_case(rng, "mg/dL") if in_mg_dl else ("mg/L", "mg/l")[rng.integers(2)]
         crp = values["hs_crp_mg_l"][i]
-        if values["crp_below_lod"][i]:
+        if values["hs_crp_below_detection"][i]:
             crp_text = f"<{CRP_LOD / 10:g}" if in_mg_dl else f"<{CRP_LOD:g}"
         elif np.isnan(crp):
             crp_text = "-99"

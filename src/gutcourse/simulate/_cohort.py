@@ -171,7 +171,6 @@ def simulate_serum(cohort: Cohort) -> Table:
             noise = LOADING * latent + np.sqrt(1 - LOADING**2) * noise
         cells[column] = fmt_float(median * np.exp(sigma * noise), decimals)
 
-    origin = {c: ("planted" if c in TRANSLOCATION_MARKERS else "simulated") for c, *_ in SERUM}
     columns = (
         Column("subject_id", "str", "", "unique",
                "Subject identifier; joins to mecfs_metadata.subject_id. Synthetic data: "
@@ -179,19 +178,19 @@ def simulate_serum(cohort: Cohort) -> Table:
         Column("lps_pg_ml", "float64", "pg/mL", "0..",
                "Serum lipopolysaccharide (endotoxin), LAL-type assay; such assays on blood "
                "are unreliable (J Infect Dis 1984;150:916; doi:10.1016/j.jim.2014.11.010).",
-               origin["lps_pg_ml"]),
+               "simulated"),
         Column("lbp_ug_ml", "float64", "µg/mL", "0..",
                "Serum LPS-binding protein, an acute-phase protein; healthy volunteers "
-               "5.1 ± 2.2 µg/mL (Crit Care, cc2386).", origin["lbp_ug_ml"]),
+               "5.1 ± 2.2 µg/mL (Crit Care, cc2386).", "simulated"),
         Column("scd14_ug_ml", "float64", "µg/mL", "0..",
                "Serum soluble CD14; HIV-negative adults median 0.89 µg/mL (Open AIDS J 2017;11:24).",
-               origin["scd14_ug_ml"]),
+               "simulated"),
         Column("crp_mg_l", "float64", "mg/L", "0..",
                "Serum C-reactive protein (high-sensitivity assay); population median 1.3 mg/L "
-               "(doi:10.1371/journal.pone.0021002).", origin["crp_mg_l"]),
+               "(doi:10.1371/journal.pone.0021002).", "simulated"),
         Column("ifabp_pg_ml", "float64", "pg/mL", "0..",
                "Serum intestinal fatty-acid-binding protein, a marker of enterocyte damage; "
                "control medians 20-330 pg/mL depending on assay (Adriaanse 2013).",
-               origin["ifabp_pg_ml"]),
+               "simulated"),
     )
     return make_table("mecfs_serum_markers", columns, cells)

@@ -79,7 +79,7 @@ def simulate_counts(cohort: Cohort) -> Table:
                       "data: simulated, not from real people.", "simulated")]
     columns += [Column(genus, "int64", "reads", "0..",
                        f"Reads assigned to the genus {genus} ({family}, {phylum}); simulated "
-                       "from a group-specific Dirichlet-multinomial.", "planted")
+                       "from a Dirichlet-multinomial.", "simulated")
                 for genus, family, _, _, phylum, _ in GENERA]
     cells = {"sample_id": list(cohort.sample_id)}
     cells.update({g[0]: fmt_int(counts[:, j]) for j, g in enumerate(GENERA)})

@@ -107,9 +107,9 @@ def simulate_sugar() -> Table:
         Column("urine_volume_ml", "float64", "mL", f"{URINE_RANGE[0]:g}..{URINE_RANGE[1]:g}",
                "Total urine volume collected over collection_h hours.", "simulated"),
         Column("lactulose_mg_l", "float64", "mg/L", "0..",
-               "Lactulose concentration in the pooled urine.", "planted"),
+               "Lactulose concentration in the pooled urine.", "simulated"),
         Column("mannitol_mg_l", "float64", "mg/L", "0..",
-               "Mannitol concentration in the pooled urine.", "planted"),
+               "Mannitol concentration in the pooled urine.", "simulated"),
         Column("collection_h", "float64", "h", "0..24",
                "Length of the urine collection after the drink.", "simulated"),
     )

@@ -88,6 +88,11 @@ def fmt_int(values) -> list[str]:
     return [str(int(v)) for v in values]
 
 
+def fmt_bool(values) -> list[str]:
+    """Format booleans as ``true`` / ``false``, the text `gutcourse.data.load` reads as bool."""
+    return ["true" if v else "false" for v in np.asarray(values, dtype=bool)]
+
+
 def render_csv(header, rows) -> bytes:
     """Render rows of strings as UTF-8 CSV bytes with ``"\\n"`` line ends."""
     buffer = io.StringIO()
@@ -105,7 +110,7 @@ class Column:
     ----------
     name : str
         Column name, snake_case with a unit suffix.
-    dtype : {"int64", "float64", "str"}
+    dtype : {"int64", "float64", "bool", "str"}
         The dtype `gutcourse.data.load` returns.
     units : str
         Units, or ``""`` for identifiers and labels.
@@ -114,11 +119,11 @@ class Column:
         (identifiers) or ``""`` (no constraint).
     description : str
         What the column means and where its values come from.
-    origin : {"simulated", "derived", "planted"}
-        ``simulated``: drawn from a model with no group difference designed into it;
-        ``derived``: computed from other columns or files, or taken from a published
-        reference (the taxonomy); ``planted``: drawn from a
-        model with a designed group difference (sizes in the instructor guide).
+    origin : {"simulated", "derived"}
+        ``simulated``: drawn by the generator; ``derived``: computed from other values
+        or files, or taken from a published reference (the taxonomy). Students read the
+        dictionaries, so the origin never says whether a group difference was designed
+        into a column: that lives in the instructor guide only.
     nullable : bool
         Whether empty cells (missing values) are allowed.
     """

@@ -1,11 +1,15 @@
 """Explorer for notebook 06: a metric and input picker that redraws a PCoA.
 
-The pure function :func:`ordination_view` takes a prepared table (counts,
-proportions or a rarefied table), computes one distance matrix with
+The pure function :func:`ordination_view` takes a prepared input (counts,
+proportions, or repeated rarefaction), computes one distance matrix with
 scikit-bio, ordinates it with scikit-bio's PCoA and summarises how the
 ordination relates to one metadata column. The builder prepares the three
-input tables once, so that one update stays well under 100 ms.
+inputs once, so that one update stays well under 100 ms.
 scikit-bio is imported inside the functions to keep ``import gutcourse.widgets`` light.
+
+The "rarefied" input is the mean distance over many rarefied draws (what
+vegan's ``avgdist`` and mothur compute), never one rarefied table: problem set 2
+asks students to write ``rarefy``, and no course helper may hand them its answer.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import pandas as pd
 from scipy.stats import spearmanr
 from threadpoolctl import threadpool_limits
 
-__all__ = ["METRICS", "INPUTS", "prepare_inputs", "ordination_view", "ordination_explorer"]
+__all__ = ["METRICS", "INPUTS", "ITERATIONS", "RepeatedRarefaction", "prepare_inputs",
+           "ordination_view", "ordination_explorer"]
 
 METRICS: dict[str, str] = {
     "braycurtis": "Bray-Curtis (abundance)",
@@ -28,12 +33,88 @@ METRICS: dict[str, str] = {
 INPUTS: dict[str, str] = {
     "counts": "raw counts",
     "proportions": "proportions",
-    "rarefied": "rarefied counts",
+    "rarefied": "rarefied counts (mean of repeated draws)",
 }
+#: Rarefied draws averaged per distance (vegan's ``avgdist`` default).
+ITERATIONS = 100
+
+
+class RepeatedRarefaction:
+    """Distances averaged over repeated rarefaction: the explorer's "rarefied" input.
+
+    Every iteration subsamples each kept sample to ``depth`` reads without
+    replacement and computes every metric's distance matrix; the matrices are
+    averaged over the iterations, as vegan's ``avgdist`` does (after mothur).
+    Repeating the draw is what Schloss (2024, doi:10.1128/msphere.00355-23)
+    calls rarefaction, as opposed to rarefying once: one draw adds noise, the
+    average uses all the reads.
+
+    The object holds only the averaged distances, never a rarefied table.
+
+    Parameters
+    ----------
+    counts : pandas.DataFrame, shape (n_samples, n_taxa)
+        Integer read counts.
+    depth : int, optional
+        Reads drawn per sample and iteration; defaults to the smallest sample
+        total, so no sample is lost. Samples with fewer reads are left out.
+    iterations : int
+        Number of draws averaged.
+    seed : int
+        Seed of the draws.
+
+    Attributes
+    ----------
+    index : pandas.Index
+        The samples kept (at least ``depth`` reads).
+    depth, iterations : int
+    """
+
+    def __init__(self, counts: pd.DataFrame, *, depth: int | None = None,
+                 iterations: int = ITERATIONS, seed: int = 0):
+        values = counts.to_numpy()
+        if not np.issubdtype(values.dtype, np.integer) or (values < 0).any():
+            raise ValueError("`counts` must hold non-negative integer read counts")
+        totals = values.sum(axis=1)
+        self.depth = int(totals.min()) if depth is None else int(depth)
+        if self.depth < 1:
+            raise ValueError("`depth` must be a positive number of reads")
+        self.iterations = int(iterations)
+        if self.iterations < 1:
+            raise ValueError("`iterations` must be at least 1")
+        kept = totals >= self.depth
+        if kept.sum() < 2:
+            raise ValueError("fewer than 2 samples have `depth` reads: no distance to compute")
+        self.index = counts.index[kept]
+        self._values = values[kept]
+        self._seed = seed
+        self._distances: dict | None = None
+
+    def distances(self, metric: str):
+        """The averaged `skbio.DistanceMatrix` of `metric` (one of :data:`METRICS`)."""
+        if metric not in METRICS:
+            raise ValueError(f"`metric` must be one of {list(METRICS)}")
+        if self._distances is None:
+            self._distances = self._average()
+        return self._distances[metric]
+
+    def _average(self) -> dict:
+        from skbio import DistanceMatrix
+
+        rng = np.random.default_rng(self._seed)
+        n, ids = len(self.index), [str(i) for i in self.index]
+        sums = {metric: np.zeros((n, n)) for metric in METRICS}
+        draws = np.stack([rng.multivariate_hypergeometric(row, self.depth, size=self.iterations)
+                          for row in self._values], axis=1)
+        for drawn in draws:
+            for metric in METRICS:
+                sums[metric] += _distance_matrix(drawn, metric, ids).data
+        return {metric: DistanceMatrix(total / self.iterations, ids)
+                for metric, total in sums.items()}
 
 
 def prepare_inputs(counts: pd.DataFrame, *, depth: int | None = None,
-                   seed: int = 0) -> dict[str, pd.DataFrame]:
+                   seed: int = 0) -> dict:
     """The three inputs the explorer can ordinate.
 
     Parameters
@@ -43,38 +124,30 @@ def prepare_inputs(counts: pd.DataFrame, *, depth: int | None = None,
     depth : int, optional
         Rarefaction depth; defaults to the smallest sample total, so no sample is lost.
     seed : int
-        Seed for the one random subsample drawn per sample.
+        Seed of the repeated rarefaction.
 
     Returns
     -------
     dict
-        ``counts``, ``proportions`` and ``rarefied`` tables (samples x taxa);
-        samples with fewer than ``depth`` reads are absent from ``rarefied``.
+        ``counts`` and ``proportions`` tables (samples x taxa), and ``rarefied``:
+        a `RepeatedRarefaction` (distances averaged over :data:`ITERATIONS`
+        rarefied draws; samples with fewer than ``depth`` reads left out).
     """
-    from skbio.stats import subsample_counts
-
-    values = counts.to_numpy()
-    if not np.issubdtype(values.dtype, np.integer) or (values < 0).any():
-        raise ValueError("`counts` must hold non-negative integer read counts")
-    totals = values.sum(axis=1)
-    depth = int(totals.min()) if depth is None else int(depth)
-    rng = np.random.default_rng(seed)
-    kept = np.flatnonzero(totals >= depth)
-    rarefied = np.vstack([subsample_counts(values[i], depth, seed=int(rng.integers(2**31)))
-                          for i in kept])
     return {
         "counts": counts,
         "proportions": counts.div(counts.sum(axis=1), axis=0),
-        "rarefied": pd.DataFrame(rarefied, index=counts.index[kept], columns=counts.columns),
+        "rarefied": RepeatedRarefaction(counts, depth=depth, seed=seed),
     }
 
 
-def _distance_matrix(table: pd.DataFrame, metric: str):
+def _distance_matrix(table, metric: str, ids=None):
+    """Distance matrix of a samples x taxa DataFrame, or of an array with its `ids`."""
     from skbio.diversity import beta_diversity
     from skbio.stats.composition import clr, multi_replace
 
-    ids = [str(i) for i in table.index]
-    values = table.to_numpy(dtype=float)
+    if ids is None:
+        ids = [str(i) for i in table.index]
+    values = np.asarray(table, dtype=float)
     if metric == "aitchison":
         # CLR needs positive parts: zeros get a multiplicative replacement first.
         return beta_diversity("euclidean", clr(multi_replace(values)), ids=ids, validate=False)
@@ -113,8 +186,9 @@ def ordination_view(table: pd.DataFrame, metadata: pd.DataFrame, *,
 
     Parameters
     ----------
-    table : pandas.DataFrame, shape (n_samples, n_taxa)
-        Counts, proportions or rarefied counts, samples as rows.
+    table : pandas.DataFrame, shape (n_samples, n_taxa), or RepeatedRarefaction
+        Counts or proportions, samples as rows; or the ``rarefied`` input of
+        `prepare_inputs`, whose distances are averaged over repeated draws.
     metadata : pandas.DataFrame
         One row per sample, indexed like ``table`` (or with a ``sample_id`` column).
     metric : {"braycurtis", "jaccard", "aitchison"}
@@ -159,7 +233,10 @@ def ordination_view(table: pd.DataFrame, metadata: pd.DataFrame, *,
 def _ordination_view(table, color, metric, permutations, seed) -> dict:
     from skbio.stats.ordination import pcoa
 
-    dm = _distance_matrix(table, metric)
+    if isinstance(table, RepeatedRarefaction):
+        dm = table.distances(metric)
+    else:
+        dm = _distance_matrix(table, metric)
     with warnings.catch_warnings():
         # Negative eigenvalues are reported below as `negative_share` instead.
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -208,7 +285,7 @@ def ordination_explorer(counts: pd.DataFrame, metadata: pd.DataFrame, *,
     depth : int, optional
         Rarefaction depth for the "rarefied" input (default: smallest sample).
     seed : int
-        Seed for rarefaction and permutations.
+        Seed for the repeated rarefaction and the permutations.
     """
     import ipywidgets as w
 
@@ -220,7 +297,8 @@ def ordination_explorer(counts: pd.DataFrame, metadata: pd.DataFrame, *,
     if color_options is None:
         color_options = [c for c in metadata.columns if c not in ("subject_id", "group")]
     inputs = prepare_inputs(counts, depth=depth, seed=seed)
-    rare_depth = int(inputs["rarefied"].sum(axis=1).iloc[0])
+    rarefied = inputs["rarefied"]
+    rarefied.distances("braycurtis")  # draw once now, so no update waits for it
     metric = w.Dropdown(options=[(v, k) for k, v in METRICS.items()], value="braycurtis",
                         description="distance")
     source = w.Dropdown(options=[(v, k) for k, v in INPUTS.items()], value="proportions",
@@ -241,7 +319,8 @@ def ordination_explorer(counts: pd.DataFrame, metadata: pd.DataFrame, *,
             figsize=(6.0, 4.6))
         test = view["test"]
         rows = [("samples", f"{len(view['coordinates'])}"
-                 + (f" (rarefied to {rare_depth:,} reads)" if source.value == "rarefied" else "")),
+                 + (f" (rarefied to {rarefied.depth:,} reads, distances averaged over "
+                    f"{rarefied.iterations} draws)" if source.value == "rarefied" else "")),
                 ("variation on PC1 + PC2", f"{sum(view['explained']):.1%}"),
                 ("negative eigenvalues (share of positive)", f"{view['negative_share']:.1%}"),
                 (test["name"], f"{test['statistic']:.3f} (p = {test['p_value']:.3g})")]
