@@ -19,8 +19,8 @@ from gutcourse import data
 from gutcourse.data import DatasetError
 
 DATASETS = Path(__file__).resolve().parents[2] / "datasets"
-NAMES = ["clinic_markers", "clinic_markers_raw", "genus_taxonomy", "mecfs_genus_counts",
-         "mecfs_metadata", "mecfs_serum_markers", "sugar_test"]
+NAMES = ["clinic_markers", "clinic_markers_raw", "genus_taxonomy", "iga_seq_counts", "iga_seq_metadata",
+         "mecfs_genus_counts", "mecfs_metadata", "mecfs_serum_markers", "sugar_test"]
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def test_load_matches_its_dictionary(name):
     frame = data.load(name)
     spec = data.dictionary(name)
     columns = list(spec["column"])
-    if name == "mecfs_genus_counts":
+    if name in ("mecfs_genus_counts", "iga_seq_counts"):
         assert frame.index.name == columns[0]
         columns = columns[1:]
         spec = spec.iloc[1:]
@@ -64,7 +64,22 @@ def test_load_matches_its_dictionary(name):
             assert pd.api.types.is_string_dtype(frame[column]), column
         else:
             assert frame[column].dtype == np.dtype(dtype), column
-    assert set(spec["origin"]) <= {"simulated", "derived", "planted"}
+    assert set(spec["origin"]) <= {"simulated", "derived"}
+
+
+#: Words that would tell a student where the simulation planted a difference, or answer a
+#: written question (the zonulin kits' targets are ps1 Q6.1's to find).
+GIVEAWAYS = re.compile(r"planted|group-specific|group difference|by design|higher in|lower in|"
+                       r"haptoglobin|properdin|Scheffler|Ajamian", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("name", data.available())
+def test_dictionaries_say_what_a_lab_dictionary_says(name):
+    spec = data.dictionary(name)
+    assert set(spec["origin"]) <= {"simulated", "derived"}, "origin must not mark planted columns"
+    leaks = [f"{c}: {d}" for c, d in zip(spec["column"], spec["description"], strict=True)
+             if GIVEAWAYS.search(d)]
+    assert not leaks, leaks
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -202,6 +217,20 @@ def test_empty_cell_where_nullable_is_nan(copy):
     assert np.isnan(data.load("clinic_markers").loc[1, "il6_pg_ml"])
 
 
+def test_bool_cell_that_is_not_true_or_false(copy):
+    edit_cell(copy, "clinic_markers", 3, "hs_crp_below_detection", "yes")
+    with pytest.raises(DatasetError, match=re.escape(
+            "clinic_markers.csv: column 'hs_crp_below_detection' expected bool, true or false, "
+            "found 'yes' in row 3")):
+        data.load("clinic_markers")
+
+
+def test_empty_bool_cell(copy):
+    edit_cell(copy, "clinic_markers", 3, "hs_crp_below_detection", "")
+    with pytest.raises(DatasetError, match="found an empty cell in row 3"):
+        data.load("clinic_markers")
+
+
 def test_non_utf8_bytes(copy):
     path = copy / "mecfs_metadata.csv"
     text = path.read_bytes()
@@ -247,8 +276,8 @@ def test_malformed_dictionary(copy):
     path = copy / "sugar_test.dictionary.csv"
     path.write_text(path.read_text(encoding="utf-8").replace(",float64,", ",float,", 1),
                     encoding="utf-8")
-    with pytest.raises(DatasetError, match=r"sugar_test\.dictionary\.csv: column 'dtype' expected "
-                                           r"one of int64, float64, str, found 'float' in row 3"):
+    with pytest.raises(DatasetError, match=r"sugar_test\.dictionary\.csv: column 'dtype' expected one "
+                                           r"of int64, float64, bool, str, found 'float' in row 3"):
         data.dictionary("sugar_test")
 
 
@@ -268,7 +297,11 @@ MISSING_CODES = {"", "NA", "-", "-99"}
 
 
 def to_number(text: pd.Series) -> pd.Series:
-    """Reference parse of a messy numeric column: strip units and spaces, decimal comma, codes."""
+    """Reference parse of a messy numeric column: strip units and spaces, decimal comma, codes.
+
+    A below-detection result (``"<0.2"``) has no number either, so it becomes NaN here too;
+    `clean_clinic` keeps the fact that it was a result in a flag column.
+    """
     text = text.str.strip().str.replace(r"\s*(ug/g|pg/mL)$", "", regex=True).str.replace(",", ".")
     missing = text.isin(MISSING_CODES) | text.str.startswith("<")
     return pd.to_numeric(text.mask(missing), errors="raise").astype("float64")
@@ -285,6 +318,8 @@ def clean_clinic(raw: pd.DataFrame) -> pd.DataFrame:
     assert set(unit) == {"mg/l", "mg/dl"}
     crp = to_number(raw["hs_crp"])
     out["hs_crp_mg_l"] = crp.where(unit == "mg/l", crp * 10).round(2)
+    # "<0.2" (mg/L) or "<0.02" (mg/dL): measured, below the detection limit, no number.
+    out["hs_crp_below_detection"] = raw["hs_crp"].str.strip().str.startswith("<")
     for column in ("il6_pg_ml", "tnfa_pg_ml", "zonulin_assay_ng_ml"):
         out[column] = to_number(raw[column])
     out = out.drop_duplicates().sort_values("subject_id", ignore_index=True)
@@ -309,4 +344,17 @@ def test_cleaning_the_raw_export_gives_the_clean_table():
     clean = data.load("clinic_markers")
     cleaned = clean_clinic(data.load("clinic_markers_raw"))
     pd.testing.assert_frame_equal(cleaned, clean, check_dtype=False)
-    assert list(cleaned.dtypes.astype(str)[2:]) == ["float64"] * 5
+    assert clean.dtypes.astype(str).drop(["subject_id", "group"]).to_dict() == {
+        "fecal_calprotectin_ug_g": "float64", "hs_crp_mg_l": "float64",
+        "hs_crp_below_detection": "bool", "il6_pg_ml": "float64", "tnfa_pg_ml": "float64",
+        "zonulin_assay_ng_ml": "float64"}
+
+
+def test_below_detection_is_a_result_without_a_number():
+    clean = data.load("clinic_markers")
+    below = clean["hs_crp_below_detection"]
+    assert below.sum() == 6
+    assert clean.loc[below, "hs_crp_mg_l"].isna().all(), "no substitute value in hs_crp_mg_l"
+    not_measured = clean["hs_crp_mg_l"].isna() & ~below
+    assert not_measured.sum() == 2
+    assert (clean.loc[~below, "hs_crp_mg_l"].dropna() >= 0.2).all(), "reported values are >= LOD"

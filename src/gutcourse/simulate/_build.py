@@ -9,6 +9,7 @@ from gutcourse.data import _data_dir
 
 from ._clinic import make_raw, simulate_clinic
 from ._cohort import simulate_cohort, simulate_serum
+from ._igaseq import simulate_igaseq
 from ._microbiome import simulate_counts, taxonomy_table
 from ._sugar import simulate_sugar
 
@@ -21,8 +22,9 @@ def render() -> dict[str, bytes]:
     """Every generated file, name to bytes, in a fixed order, checksum file last."""
     cohort, metadata = simulate_cohort()
     clinic, clinic_values = simulate_clinic()
+    iga_metadata, iga_counts, _ = simulate_igaseq()
     tables = (metadata, simulate_counts(cohort), taxonomy_table(), simulate_serum(cohort),
-              simulate_sugar(), clinic, make_raw(clinic_values))
+              simulate_sugar(), clinic, make_raw(clinic_values), iga_metadata, iga_counts)
     files = {}
     for table in tables:
         files[f"{table.name}.csv"] = table.csv_bytes()
