@@ -220,3 +220,51 @@ def test_grading_into_postgresql_gives_the_same_grades(released, tmp_path, postg
     assert scores(config_pg, good) == scores(config_sqlite, good)
     with Gradebook(load_config(course_root=course).CourseDirectory.db_url) as gb:
         assert gb.find_assignment(A).submissions == [], "grades went to SQLite, not PostgreSQL"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the patched function reaches workers only when they are forked")
+def test_a_grading_worker_that_dies_costs_only_its_own_submission(released, tmp_path, monkeypatch):
+    """The pool breaks; the unfinished submissions go to a fresh pool, the one that kills its worker fails."""
+    from gutcourse.grading import classgrade
+
+    course = copy_course(released[0], tmp_path / "course")
+    config = load_config(course_root=course)
+    students = classgrade.submitted_students(config, A)
+    victim = students[len(students) // 2]
+    grade_one = classgrade._grade_one
+
+    def dies_on_the_victim(assignment, student):  # runs in the forked workers
+        if student == victim:
+            os._exit(9)
+        return grade_one(assignment, student)
+
+    monkeypatch.setattr(classgrade, "_grade_one", dies_on_the_victim)
+    run = {o.student: o for o in grade_class(config, A, workers=2, progress=None)}
+    assert run[victim].status == "failed" and "worker died" in run[victim].reason
+    assert [s for s, o in run.items() if s != victim and "worker died" in o.reason] == []
+    baseline = {o.student: o.status for o in grade_class(load_config(course_root=copy_course(
+        released[0], tmp_path / "baseline")), A, workers=2, progress=None)}
+    assert {s: o.status for s, o in run.items() if s != victim} == \
+        {s: status for s, status in baseline.items() if s != victim}
+
+
+def test_two_grading_runs_on_one_course_are_refused(released, tmp_path):
+    """While one `gutcourse grade` holds the course, a second one stops with a clear message."""
+    import fcntl
+
+    from gutcourse.grading import GradingError
+    from gutcourse.grading.classgrade import lock_path
+
+    course = copy_course(released[0], tmp_path / "course")
+    config = load_config(course_root=course)
+    path = lock_path(config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write("12345 2026-12-02T00:00:00\n")
+        held.flush()
+        with pytest.raises(GradingError, match="another `gutcourse grade` is running on this course"):
+            grade_class(config, A, workers=2, progress=None)
+        done = run_cli(course, "grade", A)
+        assert done.returncode == 1 and "another `gutcourse grade` is running" in done.stderr
+        assert not (course / "autograded").exists()

@@ -228,6 +228,52 @@ def grade_class(config, assignment: str, *, workers: int = 2, force: bool = Fals
     kernels had, also written to ``progress``), ``backup`` (the gradebook's copy
     taken first) and ``problems`` (what the check of the gradebook afterwards found).
     """
+    with _course_lock(config):
+        return _grade_class(config, assignment, workers=workers, force=force, progress=progress,
+                            students=students)
+
+
+def lock_path(config) -> Path:
+    return course_root(config) / ".gutcourse" / "grade.lock"
+
+
+class _course_lock:
+    """One `gutcourse grade` at a time per course: two would grade the same files at once."""
+
+    def __init__(self, config):
+        self.path = lock_path(config)
+        self.handle = None
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+", encoding="utf-8")
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks here; nbgrader itself has none either
+            self.handle = handle
+            return self
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise GradingError(f"another `gutcourse grade` is running on this course ({self.path.parent.parent}): "
+                               f"process and start time {holder}; wait for it to finish") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()} {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
+        handle.flush()
+        self.handle = handle
+        return self
+
+    def __exit__(self, *exc):
+        if self.handle is not None:
+            self.handle.close()  # closing releases the lock
+        return False
+
+
+def _grade_class(config, assignment: str, *, workers: int, force: bool, progress, students):
     root = course_root(config)
     db_url = prepare_database(config.CourseDirectory.db_url)
     students = submitted_students(config, assignment) if students is None else students
@@ -262,28 +308,54 @@ def grade_class(config, assignment: str, *, workers: int = 2, force: bool = Fals
             if progress is not None:
                 progress.write(f"gradebook: {run.backup_note}\n")
         context = multiprocessing.get_context(_START_METHOD)
-        with cf.ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo))), mp_context=context,
-                                    initializer=_init_worker, initargs=(str(root), db_url, platform)) as pool:
-            futures = {pool.submit(_grade_one, assignment, s): s for s in todo}
-            for future in cf.as_completed(futures):
-                try:
-                    student, ok, seconds, reason, notes = future.result()
-                except BrokenProcessPool:
-                    # A worker died (killed from outside, out of memory): report, keep the others.
-                    student, ok, seconds, notes = futures[future], False, 0.0, []
-                    reason = "the grading worker died; run `gutcourse grade` again to finish"
-                if ok:
-                    _write_marker(_marker(config, assignment, student),
-                                  {"fingerprint": prints[student], "db": _db_key(db_url)})
-                    outcomes[student] = GradeOutcome(student, "graded", seconds, notes=notes)
-                else:
-                    _marker(config, assignment, student).unlink(missing_ok=True)
-                    outcomes[student] = GradeOutcome(student, "failed", seconds, reason, notes)
-                bar.step(student, "graded" if ok else "FAILED")
+        initargs = (str(root), db_url, platform)
+
+        def record(student, ok, seconds, reason, notes):
+            if ok:
+                _write_marker(_marker(config, assignment, student),
+                              {"fingerprint": prints[student], "db": _db_key(db_url)})
+                outcomes[student] = GradeOutcome(student, "graded", seconds, notes=notes)
+            else:
+                _marker(config, assignment, student).unlink(missing_ok=True)
+                outcomes[student] = GradeOutcome(student, "failed", seconds, reason, notes)
+            bar.step(student, "graded" if ok else "FAILED")
+
+        # A worker that dies (killed from outside, out of memory) breaks its whole pool: every
+        # submission not finished yet is given to a fresh pool; what breaks that one too is
+        # graded alone, each in a pool of its own, so only the submission that kills its
+        # worker is reported as failed.
+        broken = _grade_in_pool(context, workers, initargs, assignment, todo, record)
+        if broken:
+            broken = _grade_in_pool(context, workers, initargs, assignment, broken, record)
+        for student in broken:
+            if _grade_in_pool(context, 1, initargs, assignment, [student], record):
+                record(student, False, 0.0,
+                       "the grading worker died while grading this submission (killed from outside, "
+                       "or out of memory); run `gutcourse grade` again to retry it", [])
         graded = [s for s in todo if outcomes[s].status == "graded"]
         run.problems = check_gradebook(db_url, assignment, graded)
     run.extend(outcomes[s] for s in students)
     return run
+
+
+def _grade_in_worker(assignment: str, student: str):
+    """What a worker runs: ``_grade_one`` as the module holds it when the worker was forked."""
+    return _grade_one(assignment, student)
+
+
+def _grade_in_pool(context, workers: int, initargs: tuple, assignment: str, students: list[str],
+                   record) -> list[str]:
+    """Grade ``students`` in a fresh pool; returns those left unfinished because a worker died."""
+    broken = []
+    with cf.ProcessPoolExecutor(max_workers=max(1, min(workers, len(students))), mp_context=context,
+                                initializer=_init_worker, initargs=initargs) as pool:
+        futures = {pool.submit(_grade_in_worker, assignment, s): s for s in students}
+        for future in cf.as_completed(futures):
+            try:
+                record(*future.result())
+            except BrokenProcessPool:
+                broken.append(futures[future])
+    return sorted(broken, key=students.index)
 
 
 def _db_key(db_url: str) -> str:
