@@ -35,10 +35,23 @@ class BackupError(RuntimeError):
 
 
 def sqlite_path(db_url: str) -> Path | None:
-    """The file of a ``sqlite:///`` URL, None for any other database."""
-    if not db_url.startswith("sqlite:///"):
+    """The file of a SQLite URL (any driver: ``sqlite://``, ``sqlite+pysqlite://``), None otherwise.
+
+    Parsed with SQLAlchemy's ``make_url``, as nbgrader's gradebook parses it; an in-memory
+    database has no file and gives None too.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(str(db_url))
+    except ArgumentError:
         return None
-    return Path(db_url.removeprefix("sqlite:///").split("?", 1)[0])
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    if url.database.startswith("file:"):  # a URI filename (?uri=true)
+        return Path(url.database.removeprefix("file:").split("?", 1)[0])
+    return Path(url.database)
 
 
 def backup_dir(course_root: str | os.PathLike) -> Path:

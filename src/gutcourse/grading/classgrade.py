@@ -40,7 +40,7 @@ from pathlib import Path
 
 from . import sandbox
 from ._course import course_root, load_config, make_api
-from .backup import BackupError, backup_gradebook, check_gradebook
+from .backup import BackupError, backup_gradebook, check_gradebook, sqlite_path
 from .repair import diagnose
 
 
@@ -101,14 +101,21 @@ def _write_marker(path: Path, record: dict) -> None:
 
 def prepare_database(db_url: str) -> str:
     """The URL the workers use; for SQLite, WAL mode and a lock timeout are set up."""
-    if not db_url.startswith("sqlite:///"):
+    from contextlib import closing
+
+    from sqlalchemy.engine import make_url
+
+    path = sqlite_path(db_url)
+    if path is None:
         return db_url
     import sqlite3
 
-    path = db_url.removeprefix("sqlite:///").split("?", 1)[0]
-    with sqlite3.connect(path, timeout=60) as conn:
+    with closing(sqlite3.connect(path, timeout=60)) as conn:
         conn.execute("PRAGMA journal_mode=WAL")
-    return db_url if "timeout=" in db_url else db_url + ("&" if "?" in db_url else "?") + "timeout=60"
+    url = make_url(db_url)
+    if "timeout" in url.query:
+        return db_url
+    return url.update_query_dict({"timeout": "60"}).render_as_string(hide_password=False)
 
 
 def _graded_in_gradebook(db_url: str, assignment: str) -> set[str]:

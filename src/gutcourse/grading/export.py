@@ -198,9 +198,10 @@ def _penalty(plugin, student_id: str, score: float, seconds_late: float) -> floa
 
 def _check_database(db_url: str) -> None:
     # nbgrader's Gradebook creates an empty database where none exists; an export must not.
-    prefix = "sqlite:///"
-    if db_url.startswith(prefix) and ":memory:" not in db_url:
-        path = Path(db_url[len(prefix):])
+    from .backup import sqlite_path
+
+    path = sqlite_path(db_url)
+    if path is not None:
         if not path.is_file():
             raise ExportError(f"no gradebook at {path}: grade the assignment first (`gutcourse grade`)")
 

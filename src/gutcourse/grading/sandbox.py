@@ -108,8 +108,11 @@ def _course_paths(config) -> tuple[list[str], list[str]]:
     if root:
         hide.append(str(Path(root).resolve()))
     db_url = str(getattr(config.CourseDirectory, "db_url", "")) if root else ""
-    if db_url.startswith("sqlite:///"):
-        hide.append(str(Path(db_url.removeprefix("sqlite:///").split("?", 1)[0]).resolve().parent))
+    from .backup import sqlite_path
+
+    db_file = sqlite_path(db_url) if db_url else None
+    if db_file is not None:
+        hide.append(str(db_file.resolve().parent))
     checkout = Path(__file__).resolve().parents[3]  # the package's own checkout: datasets, sources
     data_dir = os.environ.get("GUTCOURSE_DATA_DIR") or str(checkout / "datasets")
     needed = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, str(repo_root()), str(checkout))}
