@@ -38,7 +38,8 @@ GROUP_SIZES = {IBD: 30, CONTROL: 26}
 
 #: Share of stool bacteria coated with IgA (flow cytometry): healthy controls 36 ± 12%,
 #: IBD 69 ± 19% in active disease and 50 ± 16% in long-term remission (van der Waaij et al.
-#: 2004, Eur J Gastroenterol Hepatol 16:669, PMID 15201580; its DOI could not be confirmed).
+#: 2004, Eur J Gastroenterol Hepatol 16:669, PMID 15201580, doi:10.1097/01.meg.0000108346.41221.19
+#: as a PubMed mirror gives it).
 #: Controls use the healthy figure. The IBD cohort mixes activity states: design choice
 #: 55 ± 17%, between the active and remission figures. Truncated to 10-90%.
 GATE_SHARE = {CONTROL: (0.36, 0.12), IBD: (0.55, 0.17)}
@@ -48,8 +49,8 @@ GAP_RANGE = (0.05, 0.15)
 #: Bacterial events the sorter records per stained sample [NV]: uniform 80,000-200,000.
 EVENTS_RANGE = (80_000, 200_000)
 
-#: Presort composition: the course's control genus means (`_taxa.GENERA`) with the
-#: ME/CFS cohort's control overdispersion, theta = 0.05 (see `_microbiome.THETA`).
+#: Presort composition: the course's control genus means (`_taxa.GENERA`), Dirichlet-multinomial
+#: overdispersion theta = 0.02 [NV] (less than the ME/CFS cohort's 0.05, `_microbiome.THETA`).
 THETA = 0.02
 #: IBD presort composition: Enterobacteriaceae and Pasteurellaceae (Haemophilus) are
 #: higher in new-onset Crohn's disease (Gevers et al. 2014, Cell Host Microbe 15:382,
@@ -58,7 +59,7 @@ IBD_ABUNDANCE_FACTOR = {"Enterobacteriaceae": 2.0, "Pasteurellaceae": 2.0}
 
 #: Typical genus: a_g ~ N(logit 0.25, 0.6^2), drawn once per genus [NV].
 BASE_COATING, BASE_LOGIT_SD = 0.25, 0.6
-#: Highly coated in everybody: a_g = logit 0.85 [NV]. Akkermansia muciniphila OTUs were
+#: Highly coated in everybody: a_g = logit 0.9 [NV]. Akkermansia muciniphila OTUs were
 #: strongly IgA-targeted in the twin study of Planer et al. 2016 (Nature 534:263,
 #: doi:10.1038/nature17940, Extended Data Fig. 6); Haemophilus was among the most
 #: IgA-recognised genera in stunted and non-stunted children (Huus et al. 2020, Microbiome,
