@@ -72,7 +72,7 @@ sandbox:
 	else echo "bubblewrap not found: grading as an ordinary user uses limits only (docs/security.md)"; fi
 
 test: setup browser sandbox
-	$(PY) -m pytest -n $(WORKERS) --dist loadgroup
+	$(PY) -m pytest -n $(WORKERS) --dist loadgroup --durations=15
 
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
