@@ -1,24 +1,27 @@
-"""Grading throughput: plain sequential `nbgrader autograde` against `gutcourse grade`.
+"""Grading throughput: sequential `nbgrader autograde` against `gutcourse grade`.
 
-The same simulated class (40 submissions of ps0_orientation by default) is
-graded four ways in one run, each in its own copy of a throwaway course:
+One simulated class (40 submissions of ps2_alpha_diversity by default) is graded
+several ways in one run, each in its own copy of a throwaway course:
 
-1. `nbgrader autograde ASSIGNMENT --force` with the course's `nbgrader_config.py`:
-   nbgrader's CLI, one submission after another, with the same sandboxed kernels
-   (the baseline: what an instructor of this course gets without `gutcourse grade`);
-2. the same with a stock configuration (course folder and gradebook only): nbgrader's
-   own kernels, no sandbox, no repair of damaged cells; shows what the sandbox costs;
-3. `gutcourse grade ASSIGNMENT --workers 1`: this package, one worker;
-4. the same with the grading sandbox switched off (`GradingSandbox.enabled = False`):
-   what the sandbox costs per submission, as a ratio to run 3;
-5. `gutcourse grade ASSIGNMENT --workers N`: this package, N workers (default 2).
+1. `nbgrader autograde ASSIGNMENT --force` with the course's `nbgrader_config.py` and
+   kernels started as new interpreters (the fork server off): the baseline, what an
+   instructor of this course gets without `gutcourse grade`;
+2. `gutcourse grade ASSIGNMENT --workers N`, kernels started as new interpreters;
+3. `gutcourse grade ASSIGNMENT --workers N`, kernels forked from each worker's template
+   (the default where the sandbox runs in namespaces mode, as root on Linux).
 
-Each is timed as a whole command (start-up included). The grades of runs 1, 3, 4
-and 5 are compared and the script fails if they differ; run 2 is compared too
-and where it differs the students are listed (stock nbgrader may not grade a
-damaged notebook that the course's configuration repairs). Usage:
+`--extended` adds nbgrader with a stock configuration (no sandbox, no repair), nbgrader
+with the fork server (one template, sequential), one worker, and one worker without the
+sandbox. Each is timed as a whole command (start-up included). The grades of every
+course-configuration method are compared and the script fails if they differ; the stock
+run is compared too and where it differs the students are listed (stock nbgrader may not
+grade a damaged notebook that the course's configuration repairs).
+
+`--scale 40,200,400` then grades classes of those sizes with method 3 (and the baseline
+at the first size) and prints seconds per submission for each: it should stay flat.
 
     .venv/bin/python benchmarks/grade_throughput.py [--students 40] [--workers 2] [--assignment A]
+    .venv/bin/python benchmarks/grade_throughput.py --assignment ps0_orientation --scale 40,200,400
 """
 
 from __future__ import annotations
@@ -41,11 +44,14 @@ def _env(course: Path) -> dict:
     return env
 
 
-def _timed(cmd: list[str], course: Path, cwd: Path = REPO) -> float:
+def _timed(cmd: list[str], course: Path, cwd: Path = REPO, config_dir: Path | None = None) -> float:
+    env = _env(course)
+    if config_dir is not None:
+        env["GUTCOURSE_ROOT"] = str(config_dir)  # where `gutcourse` reads nbgrader_config.py
     started = time.perf_counter()
     # Exit codes are not checked: the class holds broken submissions on purpose, and
     # nbgrader exits 1 when any submission fails. The grades are compared instead.
-    subprocess.run(cmd, cwd=cwd, env=_env(course), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - started
 
 
@@ -59,8 +65,9 @@ def _grades(course: Path, assignment: str) -> dict:
 
 
 STOCK = "nbgrader autograde, stock config"
+BASELINE = "nbgrader autograde (sequential)"
 NO_SANDBOX = "gutcourse grade --workers 1, no sandbox"
-# Run 4: `gutcourse grade --workers 1` through the Python API, with the sandbox off in
+# `gutcourse grade --workers 1` through the Python API, with the sandbox off in
 # the coordinator and in the (forked) worker, which loads the configuration again.
 _NO_SANDBOX_SCRIPT = """
 import sys
@@ -77,6 +84,16 @@ grade_class(load_config(), sys.argv[1], workers=1, progress=None)
 """
 
 
+def _no_fork_config(folder: Path) -> Path:
+    """A folder whose nbgrader_config.py is the course's, with the fork server off."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "nbgrader_config.py").write_text(
+        f"load_subconfig('nbgrader_config.py', path={str(REPO)!r})  # noqa: F821\n"
+        "c = get_config()  # noqa: F821\n"
+        "c.GradingSandbox.fork_server = False\n", encoding="utf-8")
+    return folder
+
+
 def _stock_config(folder: Path) -> Path:
     """A folder whose nbgrader_config.py only names the course (read from the environment)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -91,11 +108,30 @@ def _stock_config(folder: Path) -> Path:
     return folder
 
 
+def _prepare(scratch: Path, assignment: str, students: int, name: str) -> Path:
+    from gutcourse.grading import load_config, release, simulate_class
+
+    base = scratch / name
+    (base / "source").mkdir(parents=True)
+    shutil.copy(REPO / "coursework" / "source" / "header.ipynb", base / "source")
+    shutil.copytree(REPO / "coursework" / "source" / assignment, base / "source" / assignment)
+    config = load_config(course_root=base)
+    release(config, [assignment])
+    simulate_class(config, assignment, students, seed=1)
+    return base
+
+
+def _grade_cmd(assignment: str, workers: int) -> list[str]:
+    return [sys.executable, "-m", "gutcourse.cli", "grade", assignment, "--workers", str(workers)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--assignment", default="ps0_orientation")
+    parser.add_argument("--assignment", default="ps2_alpha_diversity")
     parser.add_argument("--students", type=int, default=40)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--extended", action="store_true", help="also the stock, one-worker and no-sandbox runs")
+    parser.add_argument("--scale", metavar="N,N,...", help="class sizes for the seconds-per-submission check")
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="gutcourse-bench-"))
@@ -103,53 +139,69 @@ def main() -> int:
         os.environ[var] = str(scratch / "jupyter" / var.lower())
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]
     try:
-        from gutcourse.grading import load_config, release, simulate_class
-
-        base = scratch / "base"
-        (base / "source").mkdir(parents=True)
-        shutil.copy(REPO / "coursework" / "source" / "header.ipynb", base / "source")
-        shutil.copytree(REPO / "coursework" / "source" / args.assignment, base / "source" / args.assignment)
-        config = load_config(course_root=base)
-        release(config, [args.assignment])
-        simulate_class(config, args.assignment, args.students, seed=1)
-
+        no_fork = _no_fork_config(scratch / "no-fork")
+        A, W = args.assignment, args.workers
+        if args.scale:
+            return _scale(scratch, A, W, [int(n) for n in args.scale.split(",")], no_fork)
+        base = _prepare(scratch, A, args.students, "base")
         stock_cwd = _stock_config(scratch / "stock")
-        runs = {
-            "nbgrader autograde (sequential)": ["nbgrader", "autograde", args.assignment, "--force"],
-            STOCK: ["nbgrader", "autograde", args.assignment, "--force"],
-            "gutcourse grade --workers 1": [sys.executable, "-m", "gutcourse.cli", "grade", args.assignment,
-                                            "--workers", "1"],
-            NO_SANDBOX: [sys.executable, "-c", _NO_SANDBOX_SCRIPT, args.assignment],
-            f"gutcourse grade --workers {args.workers}": [sys.executable, "-m", "gutcourse.cli", "grade",
-                                                          args.assignment, "--workers", str(args.workers)],
-        }
+        # label -> (command, working folder, configuration folder for gutcourse)
+        runs = {BASELINE: (["nbgrader", "autograde", A, "--force"], no_fork, None)}
+        if args.extended:
+            runs[STOCK] = (["nbgrader", "autograde", A, "--force"], stock_cwd, None)
+            runs["nbgrader autograde, fork server"] = (["nbgrader", "autograde", A, "--force"], REPO, None)
+            runs["gutcourse grade --workers 1"] = (_grade_cmd(A, 1), REPO, None)
+            runs[NO_SANDBOX] = ([sys.executable, "-c", _NO_SANDBOX_SCRIPT, A], REPO, None)
+        runs[f"gutcourse grade --workers {W}, new interpreters"] = (_grade_cmd(A, W), REPO, no_fork)
+        runs[f"gutcourse grade --workers {W}, fork server"] = (_grade_cmd(A, W), REPO, None)
         seconds, grades = {}, {}
-        for i, (label, cmd) in enumerate(runs.items()):
+        for i, (label, (cmd, cwd, config_dir)) in enumerate(runs.items()):
             course = scratch / f"run{i}"
             shutil.copytree(base, course)
-            seconds[label] = _timed(cmd, course, stock_cwd if label == STOCK else REPO)
-            grades[label] = _grades(course, args.assignment)
+            seconds[label] = _timed(cmd, course, cwd, config_dir)
+            grades[label] = _grades(course, A)
 
-        baseline = next(iter(seconds.values()))
-        print(f"{args.students} submissions of {args.assignment}, {os.cpu_count()} CPUs")
-        print(f"{'method':<40} {'seconds':>8} {'subm/s':>7} {'speed-up':>9}")
+        baseline = seconds[BASELINE]
+        print(f"{args.students} submissions of {A}, {os.cpu_count()} CPUs")
+        print(f"{'method':<46} {'seconds':>8} {'s/subm':>7} {'speed-up':>9}")
         for label, s in seconds.items():
-            print(f"{label:<40} {s:8.1f} {args.students / s:7.2f} {baseline / s:8.2f}x")
-        last = list(seconds)[-1]
-        print(f"{last} against {STOCK}: {seconds[STOCK] / seconds[last]:.2f}x")
-        sandboxed = seconds["gutcourse grade --workers 1"]
-        print(f"sandbox overhead: {sandboxed / args.students:.2f} s vs {seconds[NO_SANDBOX] / args.students:.2f} s "
-              f"per submission with one worker (ratio {sandboxed / seconds[NO_SANDBOX]:.2f})")
-        reference = next(iter(grades.values()))
+            print(f"{label:<46} {s:8.1f} {s / args.students:7.2f} {baseline / s:8.2f}x")
+        fork, fresh = seconds[f"gutcourse grade --workers {W}, fork server"], \
+            seconds[f"gutcourse grade --workers {W}, new interpreters"]
+        print(f"fork server against new interpreters, {W} workers: {fresh / fork:.2f}x")
+        if NO_SANDBOX in seconds:
+            sandboxed = seconds["gutcourse grade --workers 1"]
+            print(f"sandbox overhead: {sandboxed / args.students:.2f} s vs {seconds[NO_SANDBOX] / args.students:.2f} s "
+                  f"per submission with one worker (ratio {sandboxed / seconds[NO_SANDBOX]:.2f})")
+        reference = grades[BASELINE]
         same = all(g == reference for label, g in grades.items() if label != STOCK)
         print("grades identical across the course-config methods:", "yes" if same else "NO")
-        stock = grades[STOCK]
-        differ = sorted(s for s in reference if stock.get(s) != reference[s])
-        print(f"{STOCK}: grades differ for {len(differ)} of {len(reference)}"
-              + (f" ({', '.join(differ)})" if differ else ""))
+        if STOCK in grades:
+            differ = sorted(s for s in reference if grades[STOCK].get(s) != reference[s])
+            print(f"{STOCK}: grades differ for {len(differ)} of {len(reference)}"
+                  + (f" ({', '.join(differ)})" if differ else ""))
         return 0 if same else 1
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _scale(scratch: Path, assignment: str, workers: int, sizes: list[int], no_fork: Path) -> int:
+    """Seconds per submission of `gutcourse grade` (fork server) as the class grows."""
+    rows = []
+    base = _prepare(scratch, assignment, sizes[0], f"class{sizes[0]}")
+    course = scratch / "baseline"
+    shutil.copytree(base, course)
+    baseline = _timed(["nbgrader", "autograde", assignment, "--force"], course, no_fork) / sizes[0]
+    for n in sizes:
+        base = base if n == sizes[0] else _prepare(scratch, assignment, n, f"class{n}")
+        rows.append((n, _timed(_grade_cmd(assignment, workers), base, REPO) / n))
+    print(f"{assignment}, gutcourse grade --workers {workers} with the fork server, {os.cpu_count()} CPUs")
+    print(f"baseline: sequential nbgrader autograde (new interpreters), {sizes[0]} submissions: "
+          f"{baseline:.2f} s per submission")
+    print(f"{'submissions':>11} {'s/subm':>7} {'vs baseline':>12} {'vs first size':>14}")
+    for n, per in rows:
+        print(f"{n:>11} {per:7.3f} {baseline / per:11.2f}x {per / rows[0][1]:13.2f}")
+    return 0
 
 
 if __name__ == "__main__":
