@@ -3,7 +3,8 @@ inflammation markers and gut microbiome diversity.
 
 Public modules: ``gutcourse.data`` (datasets), ``gutcourse.simulate`` (their
 generators), ``gutcourse.plotting``, ``gutcourse.widgets``, ``gutcourse.checks``
-(comparisons for test cells) and ``gutcourse.grading`` (instructor tooling).
+(comparisons for test cells), ``gutcourse.phylogeny`` (a taxonomy-derived tree of the
+genera) and ``gutcourse.grading`` (instructor tooling).
 Nothing here holds the answer to a graded exercise.
 """
 
