@@ -2,7 +2,7 @@
 
 Public entry points: :func:`load_config`, :func:`release`, :func:`simulate_class`,
 :func:`grade_class`, :func:`generate_feedback`, :func:`check_notebook`,
-:func:`load_bank` and :func:`run_demo`. The item analysis lives in
+:func:`load_bank`, :func:`load_alternatives` and :func:`run_demo`. The item analysis lives in
 ``gutcourse.grading.report`` and the tests of the tests in ``gutcourse.grading.selftest``.
 """
 
@@ -16,7 +16,7 @@ _alembic_in_process()  # new gradebooks are stamped without an `alembic` subproc
 
 from ._course import load_config, repo_root, source_assignments
 from .autograde import SubmissionResult, autograde, read_result, submit
-from .bank import Misconception, load_bank
+from .bank import Misconception, load_alternatives, load_bank
 from .classgrade import GradeOutcome, GradingError, grade_class
 from .demo import run_demo
 from .feedback import generate_feedback
@@ -35,6 +35,7 @@ __all__ = [
     "check_notebook",
     "generate_feedback",
     "grade_class",
+    "load_alternatives",
     "load_bank",
     "load_config",
     "read_result",

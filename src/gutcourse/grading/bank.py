@@ -1,7 +1,7 @@
-"""The misconception bank: realistic wrong answers, with the points each must lose.
+"""The answer banks: realistic wrong answers and correct alternatives, with what each must cost.
 
-One YAML file per assignment, ``tests/fixtures/<assignment>/misconceptions.yml``,
-a list of entries::
+Two YAML files per assignment, in ``tests/fixtures/<assignment>/``, each a list of entries.
+``misconceptions.yml`` holds the wrong answers::
 
     - id: share_as_percent
       misconception: Reports a percentage where a fraction was asked for.
@@ -13,8 +13,12 @@ a list of entries::
         q2_2_test_value: ""
       points_lost: 2
 
-Every other test cell must keep its full points. The tests of the module assert
-both numbers and messages; the class simulator draws wrong answers from here.
+Every other test cell must keep its full points.
+``alternatives.yml`` holds correct answers written differently from the solution, in the same
+format with ``points_lost: 0`` and ``expect: {}``: each must keep every point, with no error.
+
+The tests of the module assert both numbers and messages. The class simulator draws its
+wrong answers from :func:`load_bank` and its alternative right answers from :func:`load_alternatives`.
 """
 
 from __future__ import annotations
@@ -26,9 +30,13 @@ import yaml
 
 from ._course import repo_root
 
+_FIELDS = {"id", "misconception", "replace", "expect", "points_lost"}
+
 
 @dataclass(frozen=True)
 class Misconception:
+    """One bank entry: a wrong answer, or (``points_lost == 0``, no ``expect``) a correct alternative."""
+
     assignment: str
     id: str
     misconception: str
@@ -37,20 +45,26 @@ class Misconception:
     points_lost: float
     source: Path = field(compare=False, default=None)
 
+    @property
+    def is_alternative(self) -> bool:
+        return self.points_lost == 0 and not self.expect
+
 
 def bank_path(assignment: str) -> Path:
     return repo_root() / "tests" / "fixtures" / assignment / "misconceptions.yml"
 
 
-def load_bank(assignment: str) -> list[Misconception]:
-    """The misconceptions recorded for ``assignment`` (empty list when it has none)."""
-    path = bank_path(assignment)
+def alternatives_path(assignment: str) -> Path:
+    return repo_root() / "tests" / "fixtures" / assignment / "alternatives.yml"
+
+
+def _read(path: Path, assignment: str) -> list[Misconception]:
     if not path.is_file():
         return []
     entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
     bank = []
     for i, entry in enumerate(entries):
-        missing = {"id", "misconception", "replace", "expect", "points_lost"} - set(entry)
+        missing = _FIELDS - set(entry)
         if missing:
             raise ValueError(f"{path}: entry {i + 1} lacks {sorted(missing)}")
         bank.append(Misconception(
@@ -58,7 +72,7 @@ def load_bank(assignment: str) -> list[Misconception]:
             id=str(entry["id"]),
             misconception=str(entry["misconception"]).strip(),
             replace={str(k): str(v) for k, v in entry["replace"].items()},
-            expect={str(k): str(v or "") for k, v in entry["expect"].items()},
+            expect={str(k): str(v or "") for k, v in (entry["expect"] or {}).items()},
             points_lost=float(entry["points_lost"]),
             source=path,
         ))
@@ -67,3 +81,32 @@ def load_bank(assignment: str) -> list[Misconception]:
     if duplicated:
         raise ValueError(f"{path}: duplicate ids {duplicated}")
     return bank
+
+
+def load_bank(assignment: str) -> list[Misconception]:
+    """The wrong answers recorded for ``assignment`` (empty list when it has none).
+
+    Entries of ``misconceptions.yml`` that cost nothing (``points_lost: 0``, an older way of
+    recording a correct alternative) are left out: :func:`load_alternatives` returns them.
+    """
+    return [m for m in _read(bank_path(assignment), assignment) if not m.is_alternative]
+
+
+def load_alternatives(assignment: str) -> list[Misconception]:
+    """The correct alternatives recorded for ``assignment``: each must keep every point.
+
+    Read from ``alternatives.yml``, followed by any zero-point entry still kept in
+    ``misconceptions.yml``. Raises ValueError for an entry of ``alternatives.yml`` that
+    expects to lose points, or for an id used in both files.
+    """
+    alternatives = _read(alternatives_path(assignment), assignment)
+    for m in alternatives:
+        if not m.is_alternative:
+            raise ValueError(f"{m.source}: entry {m.id} is not a correct alternative "
+                             f"(it needs points_lost: 0 and expect: {{}})")
+    older = [m for m in _read(bank_path(assignment), assignment) if m.is_alternative]
+    wrong = {m.id for m in load_bank(assignment)}
+    both = sorted({m.id for m in alternatives} & ({m.id for m in older} | wrong))
+    if both:
+        raise ValueError(f"{alternatives_path(assignment)}: ids also used in misconceptions.yml: {both}")
+    return alternatives + older

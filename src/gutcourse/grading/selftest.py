@@ -7,12 +7,14 @@ bank, and returns the problems it found (an empty list means all is well):
 
 - the solution earns every autograded point and raises no error anywhere;
 - the blank release earns zero, and no locked non-test cell raises an error;
-- each misconception loses exactly its points, in exactly its cells, with its message.
+- each misconception loses exactly its points, in exactly its cells, with its message;
+- each correct alternative keeps every point of every test cell, and no cell raises an error.
 
 Misconceptions on different questions share a submission ("rounds", see
 :func:`plan_rounds`); a round whose result is not exactly the sum of its members
 is graded again one misconception at a time, so a problem is always reported
-against the entry that caused it.
+against the entry that caused it. Alternatives share rounds only with other alternatives,
+so an error in their submission can only come from one of them.
 
 The module's test suite runs this for every folder under ``coursework/source/``,
 so adding an assignment folder is enough for it to be covered.
@@ -34,7 +36,7 @@ from ._course import course_root, load_config
 from ._notebooks import (fill_answers, grade_id, is_answer, is_autograded_answer,
                          is_test, nbgrader_meta, question_of)
 from .autograde import autograde, submit
-from .bank import Misconception, load_bank
+from .bank import Misconception, load_alternatives, load_bank
 from .release import ReleaseError, release
 
 _DESCRIPTIVE_ID = re.compile(r"^[a-z][a-z0-9_]{3,}$")
@@ -166,7 +168,7 @@ class Verification:
     max_points: float = 0.0
     solution_seconds: float = 0.0
     results: dict = field(default_factory=dict)
-    verified: dict = field(default_factory=dict)  # misconception id -> submission that showed it
+    verified: dict = field(default_factory=dict)  # bank entry id (wrong or alternative) -> submission that showed it
 
 
 def _locked_errors(executed_nb) -> list[str]:
@@ -193,25 +195,28 @@ def _all_errors(executed_nb) -> list[str]:
 
 
 def verify_assignment(assignment: str, source_root: str | Path | None = None,
-                      bank: list[Misconception] | None = None, workdir: str | Path | None = None) -> Verification:
-    """Release ``assignment`` in a throwaway course and check solution, blank and misconceptions.
+                      bank: list[Misconception] | None = None, workdir: str | Path | None = None,
+                      alternatives: list[Misconception] | None = None) -> Verification:
+    """Release ``assignment`` in a throwaway course and check solution, blank, misconceptions and alternatives.
 
     ``source_root`` is the course folder holding ``source/<assignment>`` (the real
-    course by default); ``bank`` defaults to the assignment's misconception bank.
+    course by default); ``bank`` defaults to the assignment's misconception bank and
+    ``alternatives`` to its bank of correct alternatives (pass ``[]`` to skip either).
     """
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix=f"verify-{assignment}-") as tmp:
-            return _verify(assignment, source_root, bank, Path(tmp))
-    return _verify(assignment, source_root, bank, Path(workdir))
+            return _verify(assignment, source_root, bank, alternatives, Path(tmp))
+    return _verify(assignment, source_root, bank, alternatives, Path(workdir))
 
 
-def _verify(assignment: str, source_root, bank, tmp: Path) -> Verification:
+def _verify(assignment: str, source_root, bank, alternatives, tmp: Path) -> Verification:
     source_root = Path(source_root) if source_root else course_root(load_config())
     report = Verification(assignment)
     source_path = source_root / "source" / assignment / f"{assignment}.ipynb"
     source_nb = nbformat.read(str(source_path), as_version=4)
     report.problems.extend(f"lint: {p}" for p in lint_notebook(source_nb))
     bank = load_bank(assignment) if bank is None else bank
+    alternatives = load_alternatives(assignment) if alternatives is None else alternatives
 
     course = tmp / "course"
     (course / "source").mkdir(parents=True, exist_ok=True)
@@ -237,10 +242,22 @@ def _verify(assignment: str, source_root, bank, tmp: Path) -> Verification:
             usable.append(m)
         except KeyError as err:
             report.problems.append(f"misconception {m.id}: {err}")
-    rounds = plan_rounds(usable, {grade_id(c): c.source for c in source_nb.cells if is_test(c)})
+    usable_alternatives = []
+    for m in alternatives:
+        try:
+            fill_answers(released, source_nb, m.replace)
+            usable_alternatives.append(m)
+        except KeyError as err:
+            report.problems.append(f"alternative {m.id}: {err}")
+    test_sources = {grade_id(c): c.source for c in source_nb.cells if is_test(c)}
+    rounds = plan_rounds(usable, test_sources)
     for r, members in enumerate(rounds):
         merged = {gid: src for m in members for gid, src in m.replace.items()}
         submissions[f"round{r + 1:02d}"] = fill_answers(released, source_nb, merged)
+    alt_rounds = plan_rounds(usable_alternatives, test_sources)
+    for r, members in enumerate(alt_rounds):
+        merged = {gid: src for m in members for gid, src in m.replace.items()}
+        submissions[f"altround{r + 1:02d}"] = fill_answers(released, source_nb, merged)
     for student, nb in submissions.items():
         submit(config, assignment, student, nb)
 
@@ -273,8 +290,36 @@ def _verify(assignment: str, source_root, bank, tmp: Path) -> Verification:
         path = course / "autograded" / student / assignment / f"{assignment}.ipynb"
         return nbformat.read(str(path), as_version=4) if path.is_file() else None
 
-    for student, result in report.results.items():
+    # Alternatives: every point kept and no error anywhere in the notebook. A round with a
+    # problem is graded again one alternative at a time, as for the misconceptions.
+    def alternative_problems(members, student):
+        result = report.results[student]
         if result.error:
+            return [f"autograde failed: {result.error.splitlines()[-1]}"]
+        problems = _check_misconceptions(members, result, points, kind="alternative")
+        nb = executed(student)
+        problems += [f"raised an error: {err}" for err in (_all_errors(nb) if nb is not None else [])]
+        return problems
+
+    for r, members in enumerate(alt_rounds):
+        student = f"altround{r + 1:02d}"
+        if not alternative_problems(members, student):
+            report.verified.update({m.id: student for m in members})
+            continue
+        alone = []
+        for m in members:
+            submit(config, assignment, f"alt_{m.id}", fill_answers(released, source_nb, m.replace))
+            alone.append(f"alt_{m.id}")
+        report.results.update(autograde(config, assignment, alone))
+        for m in members:
+            problems = alternative_problems([m], f"alt_{m.id}")
+            report.problems.extend(p if p.startswith("alternative ") else f"alternative {m.id}: {p}"
+                                   for p in problems)
+            if not problems:
+                report.verified[m.id] = f"alt_{m.id}"
+
+    for student, result in report.results.items():
+        if result.error and not student.startswith("alt"):
             report.problems.append(f"{student}: autograde failed: {result.error.splitlines()[-1]}")
 
     solution = report.results["solution"]
@@ -361,15 +406,20 @@ def plan_rounds(bank: list[Misconception], test_sources: dict[str, str]) -> list
     return [[p[0] for p in members] for members in rounds]
 
 
-def _check_misconceptions(members: list[Misconception], result, points: dict[str, float]) -> list[str]:
-    """Problems with one graded submission carrying ``members`` (disjoint misconceptions)."""
+def _check_misconceptions(members: list[Misconception], result, points: dict[str, float],
+                          kind: str = "misconception") -> list[str]:
+    """Problems with one graded submission carrying ``members`` (disjoint misconceptions).
+
+    ``kind`` names the entries in the messages ("alternative" for correct alternatives,
+    which expect nothing to fail and no point lost).
+    """
     problems = []
-    name = ", ".join(m.id for m in members)
+    name = f"{kind} " + ", ".join(m.id for m in members)
     expected: dict[str, list[str]] = {}
     for m in members:
         unknown = sorted(set(m.expect) - set(points))
         if unknown:
-            problems.append(f"misconception {m.id}: expects test cells that do not exist: {unknown}")
+            problems.append(f"{kind} {m.id}: expects test cells that do not exist: {unknown}")
         for gid, message in m.expect.items():
             expected.setdefault(gid, []).append(message)
     lost_total = 0.0
@@ -378,15 +428,15 @@ def _check_misconceptions(members: list[Misconception], result, points: dict[str
         lost_total += lost
         if gid in expected:
             if lost <= 0:
-                problems.append(f"misconception {name}: {gid} should fail but earned its points")
+                problems.append(f"{name}: {gid} should fail but earned its points")
             for message in expected[gid]:
                 if message and message not in cell.message:
-                    problems.append(f"misconception {name}: {gid} failed with {cell.message!r}, "
+                    problems.append(f"{name}: {gid} failed with {cell.message!r}, "
                                     f"expected a message containing {message!r}")
         elif lost > 0:
-            problems.append(f"misconception {name}: {gid} lost {lost:g} points it should keep"
+            problems.append(f"{name}: {gid} lost {lost:g} points it should keep"
                             f"{' (' + cell.message + ')' if cell.message else ''}")
     wanted = sum(m.points_lost for m in members)
     if abs(lost_total - wanted) > 1e-9:
-        problems.append(f"misconception {name}: lost {lost_total:g} points, expected {wanted:g}")
+        problems.append(f"{name}: lost {lost_total:g} points, expected {wanted:g}")
     return problems

@@ -24,7 +24,7 @@ import numpy as np
 from ._course import course_root
 from ._notebooks import fill_answers, grade_id, is_autograded_answer, is_test, question_of
 from .autograde import submit
-from .bank import load_bank
+from .bank import load_alternatives, load_bank
 
 # Design choices of the simulation (not empirical figures): roughly one student in
 # twenty hands in nothing and one in twenty hands in something broken.
@@ -112,7 +112,7 @@ def simulate_class(config, assignment: str, n_students: int, seed: int = 0) -> l
         raise FileNotFoundError(f"{release_path} does not exist: run `gutcourse release {assignment}` first")
     released = nbformat.read(str(release_path), as_version=4)
     source_nb = nbformat.read(str(root / "source" / assignment / f"{assignment}.ipynb"), as_version=4)
-    bank = load_bank(assignment)
+    bank = load_bank(assignment) + load_alternatives(assignment)
     plan = plan_class(source_nb, bank, n_students, seed)
     manifest = root / ".gutcourse" / "simulated" / f"{assignment}.json"
     ours = set()
