@@ -570,6 +570,21 @@ def test_tampering_scan_reads_answers_not_tests():
     assert not any("cell 2" in f or "cell 4" in f for f in found)
 
 
+def test_redefining_a_test_helper_from_the_setup_cell_is_flagged():
+    """A student cell that rebinds a locked cell's private test helper (say ps3's _library_calls) is reported."""
+    setup = {"nbgrader": {"locked": True, "grade_id": "setup"}}
+    nb = nbformat.v4.new_notebook(cells=[
+        new_code_cell("def _library_calls(f):\n    return []\n_TOY = 1\npublic = 2", metadata=setup),
+        new_code_cell("def _library_calls(*a):\n    return []"),
+        new_code_cell("_TOY, other = 5, 6"),
+        new_code_cell("public = 3\n_mine = 4"),
+    ])
+    found = tampering(nb)
+    assert any("cell 2 redefines the test helper _library_calls" in f for f in found), found
+    assert any("cell 3 rebinds the test helper _TOY" in f for f in found), found
+    assert not any(f.startswith("cell 1") or f.startswith("cell 4") for f in found), found
+
+
 def test_diagnose_names_what_is_wrong(tmp_path):
     assert "no submission folder" in diagnose(tmp_path / "missing", [A])
     (tmp_path / f"{A}.ipynb").write_text('{"cells": [')

@@ -256,16 +256,55 @@ def _findings(tree) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def _locked_helpers(nb) -> set[str]:
+    """Private names (``_answer``, ``_library_calls``) that locked cells define for the tests."""
+    names = set()
+    for cell in nb.cells:
+        meta = nbgrader_meta(cell)
+        if cell.get("cell_type") != "code" or not (meta and meta.get("locked")):
+            continue
+        tree = _parse(cell.source)
+        if tree is None:
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.Assign):
+                names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return {n for n in names if n.startswith("_")}
+
+
+def _redefined(tree, helpers: set[str]) -> list[str]:
+    """Student code that rebinds a test helper a locked cell defined."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in helpers:
+            found.append(f"redefines the test helper {node.name}")
+        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+            for t in targets:
+                for name in ast.walk(t):
+                    if isinstance(name, ast.Name) and name.id in helpers:
+                        found.append(f"rebinds the test helper {name.id}")
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.extend(f"imports over the test helper {a.asname or a.name}" for a in node.names
+                         if (a.asname or a.name) in helpers)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            found.extend(f"declares the test helper {n} global" for n in node.names if n in helpers)
+    return found
+
+
 def tampering(nb) -> list[str]:
     """What the student-written code cells of ``nb`` do to the helpers tests rely on."""
     found = []
+    helpers = _locked_helpers(nb)
     for index, cell in enumerate(nb.cells):
         meta = nbgrader_meta(cell)
         if cell.get("cell_type") != "code" or (meta and meta.get("locked")):
             continue
         tree = _parse(cell.source)
         if tree is not None:
-            found.extend(f"cell {index + 1} {what}" for what in _findings(tree))
+            found.extend(f"cell {index + 1} {what}" for what in _findings(tree) + _redefined(tree, helpers))
     return found
 
 
