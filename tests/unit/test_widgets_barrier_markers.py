@@ -294,3 +294,12 @@ def test_plot_roc_and_lm_curve(axes):
     assert "sensitivity" in ax.get_ylabel() and "specificity" in ax.get_xlabel()
     ax = plot_lm_curve(gw.leak_curve(), ax=Figure().add_subplot(), cutoffs=gw.LM_CUTOFFS, current=5.0)
     assert ax.get_yscale() == "log" and "illustrative" in ax.get_xlabel()
+
+
+def test_plot_marker_histogram_log_bins_draw_every_value(axes):
+    """Log bins start and end exactly at the lowest and highest value, so none is left out."""
+    from gutcourse.plotting import plot_marker_histogram
+
+    values = [0.22, 0.23, 0.26, 1.5, 3.2, 13.94, 33.38]  # 10**log10(0.22) rounds above 0.22
+    ax = plot_marker_histogram(values, ax=axes, log=True, bins=5, label="hs-CRP (mg/L)")
+    assert sum(p.get_height() for p in ax.patches) == len(values)

@@ -159,7 +159,9 @@ def plot_marker_histogram(
     ax = new_axes(ax)
     if log:
         _positive(values, "data")
-        edges = np.logspace(np.log10(values.min()), np.log10(values.max()), bins + 1)
+        # geomspace puts the end edges exactly on the lowest and highest value; logspace of their
+        # log10 can round the first edge above the minimum, and that value would not be drawn.
+        edges = np.geomspace(values.min(), values.max(), bins + 1)
         ax.set_xscale("log")
     else:
         edges = np.linspace(values.min(), values.max(), bins + 1)
