@@ -276,7 +276,9 @@ def test_run_all_survives_a_launcher_taking_the_current_widget(learner_lab, new_
     path = Path("races") / "tiny.ipynb"
     (learner_lab.root_dir / path).parent.mkdir(exist_ok=True)
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 6 * 7"),
-                                         nbformat.v4.new_code_cell("print(x)")])
+                                         nbformat.v4.new_code_cell("print(x)")],
+                                  metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                           "display_name": "Python 3 (ipykernel)"}})
     nbformat.write(nb, str(learner_lab.root_dir / path))
     page = new_page()
     try:
