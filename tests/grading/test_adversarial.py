@@ -513,8 +513,10 @@ def test_a_notebook_past_its_total_time_stops_there(tmp_path):
     own = course / "autograded" / "s1" / A
     own.mkdir(parents=True)
     config = load_config(course_root=course)
-    config.GradingSandbox.submission_timeout = 3
-    cells = [new_code_cell("import time\ntime.sleep(2)"), new_code_cell("time.sleep(2)"), new_code_cell("print('late')")]
+    # The clock starts with the first cell, so a kernel slow to start does not count; the margins
+    # (1 s used of 5, then a cell of 8 s) leave room for a busy machine.
+    config.GradingSandbox.submission_timeout = 5
+    cells = [new_code_cell("import time\ntime.sleep(1)"), new_code_cell("time.sleep(8)"), new_code_cell("print('late')")]
     nb = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                                            "language": "python"}})
     sandbox.incidents.clear()

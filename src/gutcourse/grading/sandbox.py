@@ -859,8 +859,15 @@ class GuardedExecute(Execute):
             self.kernel_manager_class = PromptKernelManager
 
     # -- timing ---------------------------------------------------------------------
+    def _time_left(self) -> float:
+        """Seconds the notebook has left; its clock starts with its first cell, once the kernel is up
+        (a kernel slow to start on a busy machine must not eat the student's time)."""
+        if self._deadline is None:
+            self._deadline = time.monotonic() + self.policy.submission_timeout
+        return self._deadline - time.monotonic()
+
     def _cell_timeout(self, cell) -> int:
-        remaining = max(1, int(self._deadline - time.monotonic()) + 1)
+        remaining = max(1, int(self._time_left()) + 1)
         return min(self.timeout, remaining) if self.timeout and self.timeout > 0 else remaining
 
     async def _async_handle_timeout(self, timeout, cell=None):
@@ -916,7 +923,7 @@ class GuardedExecute(Execute):
             if runs:
                 self._mark_not_run(cell, "NotRun", self._stopped)
             return cell
-        if runs and self._deadline - time.monotonic() <= 0:
+        if runs and self._time_left() <= 0:
             self._stop(f"not run: the notebook used up its {self.policy.submission_timeout} s", cell, cell_index)
             self._mark_not_run(cell, "NotRun", self._stopped)
             return cell
@@ -966,7 +973,7 @@ class GuardedExecute(Execute):
     def preprocess(self, nb, resources=None, km=None):
         self._stopped = None
         self._interrupted = False
-        self._deadline = time.monotonic() + self.policy.submission_timeout
+        self._deadline = None  # set when the first cell runs
         self._output_bytes = 0
         self._output_budget = int(self.policy.max_output_mb * (1 << 20))
         self._truncated_cells: set[int] = set()
