@@ -168,15 +168,21 @@ def test_feedback_shows_no_hidden_tests(released, tmp_path):
     assert "most recent call last" not in text and "---->" not in text
 
 
-def test_self_check_grades_with_hidden_tests_and_never_touches_the_file(tmp_path):
+def _learner_notebook(tmp_path, replace=None):
+    """A released course in tmp_path, and a learner's filled-in copy of its notebook outside it."""
     course = make_course(tmp_path / "course")
     release(load_config(course_root=course), [A])
     released_nb = nbformat.read(str(course / "release" / A / f"{A}.ipynb"), as_version=4)
     source = nbformat.read(str(course / "source" / A / f"{A}.ipynb"), as_version=4)
     learner = tmp_path / "work" / f"{A}.ipynb"
     learner.parent.mkdir()
+    nbformat.write(fill_answers(released_nb, source, replace or {}), str(learner))
+    return course, learner
+
+
+def test_self_check_grades_with_hidden_tests_and_never_touches_the_file(tmp_path):
     wrong = "def mg_l_to_mg_dl(values):\n    return values * 10"
-    nbformat.write(fill_answers(released_nb, source, {"q2_1_mg_l_to_mg_dl": wrong}), str(learner))
+    _, learner = _learner_notebook(tmp_path, {"q2_1_mg_l_to_mg_dl": wrong})
     before = hashlib.sha256(learner.read_bytes()).hexdigest()
 
     check = check_notebook(learner)
@@ -192,13 +198,7 @@ def test_self_check_grades_with_hidden_tests_and_never_touches_the_file(tmp_path
 
 def test_check_command_prints_its_table_before_writing_the_feedback(tmp_path):
     """`gutcourse check`: the sandbox line on stderr, the table, then where the feedback went."""
-    course = make_course(tmp_path / "course")
-    release(load_config(course_root=course), [A])
-    released_nb = nbformat.read(str(course / "release" / A / f"{A}.ipynb"), as_version=4)
-    source = nbformat.read(str(course / "source" / A / f"{A}.ipynb"), as_version=4)
-    learner = tmp_path / "work" / f"{A}.ipynb"
-    learner.parent.mkdir()
-    nbformat.write(fill_answers(released_nb, source), str(learner))
+    course, learner = _learner_notebook(tmp_path)
     done = run_cli(course, "check", str(learner))
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("grading sandbox") == 1

@@ -56,6 +56,12 @@ def _course(tmp_path: Path) -> Config:
     return config
 
 
+def _submission(tmp_path: Path) -> Path:
+    folder = tmp_path / "course" / "submitted" / "s" / "psx"
+    folder.mkdir(parents=True)
+    return folder
+
+
 def test_preloads_come_from_the_setup_cells_not_answers_or_course_code(tmp_path):
     modules = sandbox.kernel_preloads(_course(tmp_path))
     assert modules[0] == "ipykernel.kernelapp"
@@ -198,8 +204,7 @@ def test_forked_kernels_are_fresh_isolated_and_hold_nothing_of_each_other(tmp_pa
 @needs_root
 def test_interrupt_reaches_a_forked_kernel_and_a_kill_ends_it(tmp_path):
     config = _course(tmp_path)
-    folder = tmp_path / "course" / "submitted" / "s" / "psx"
-    folder.mkdir(parents=True)
+    folder = _submission(tmp_path)
 
     async def scenario():
         km, kc = await _start(config, folder)
@@ -240,8 +245,7 @@ def test_interrupt_reaches_a_forked_kernel_and_a_kill_ends_it(tmp_path):
 @needs_root
 def test_a_kernel_that_exits_reports_its_exit_code(tmp_path):
     config = _course(tmp_path)
-    folder = tmp_path / "course" / "submitted" / "s" / "psx"
-    folder.mkdir(parents=True)
+    folder = _submission(tmp_path)
 
     async def scenario():
         km, kc = await _start(config, folder)
