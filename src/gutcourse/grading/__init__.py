@@ -14,6 +14,10 @@ from ._alembic_head import install as _alembic_in_process  # noqa: E402
 
 _alembic_in_process()  # new gradebooks are stamped without an `alembic` subprocess
 
+from ._fast_schema import install as _validate_once  # noqa: E402
+
+_validate_once()  # nbgrader's cell-metadata schema is checked once, not once per cell
+
 from ._course import load_config, repo_root, source_assignments
 from .autograde import SubmissionResult, autograde, read_result, submit
 from .bank import Misconception, load_alternatives, load_bank

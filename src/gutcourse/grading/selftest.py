@@ -249,12 +249,13 @@ def _verify(assignment: str, source_root, bank, alternatives, tmp: Path) -> Veri
             usable_alternatives.append(m)
         except KeyError as err:
             report.problems.append(f"alternative {m.id}: {err}")
-    test_sources = {grade_id(c): c.source for c in source_nb.cells if is_test(c)}
-    rounds = plan_rounds(usable, test_sources)
+    solution_cells = [(grade_id(c), c.source) for c in submissions["solution"].cells if c.cell_type == "code"]
+    test_ids = {grade_id(c) for c in source_nb.cells if is_test(c)}
+    rounds = plan_rounds(usable, solution_cells, test_ids)
     for r, members in enumerate(rounds):
         merged = {gid: src for m in members for gid, src in m.replace.items()}
         submissions[f"round{r + 1:02d}"] = fill_answers(released, source_nb, merged)
-    alt_rounds = plan_rounds(usable_alternatives, test_sources)
+    alt_rounds = plan_rounds(usable_alternatives, solution_cells, test_ids)
     for r, members in enumerate(alt_rounds):
         merged = {gid: src for m in members for gid, src in m.replace.items()}
         submissions[f"altround{r + 1:02d}"] = fill_answers(released, source_nb, merged)
@@ -266,60 +267,40 @@ def _verify(assignment: str, source_root, bank, alternatives, tmp: Path) -> Veri
     report.solution_seconds = time.perf_counter() - started
     report.results.update(autograde(config, assignment, [s for s in submissions if s != "solution"]))
 
-    # A round that does not come out exactly as the sum of its members is graded again
-    # one misconception at a time, so every problem is pinned on the right entry.
-    for r, members in enumerate(rounds):
-        result = report.results[f"round{r + 1:02d}"]
-        if not result.error and not _check_misconceptions(members, result, points):
-            report.verified.update({m.id: f"round{r + 1:02d}" for m in members})
-            continue
-        alone = []
-        for m in members:
-            student = f"mc_{m.id}"
-            submit(config, assignment, student, fill_answers(released, source_nb, m.replace))
-            alone.append(student)
-        report.results.update(autograde(config, assignment, alone))
-        for m in members:
-            result = report.results[f"mc_{m.id}"]
-            problems = [] if result.error else _check_misconceptions([m], result, points)
-            report.problems.extend(problems)
-            if not problems and not result.error:
-                report.verified[m.id] = f"mc_{m.id}"
-
     def executed(student):
         path = course / "autograded" / student / assignment / f"{assignment}.ipynb"
         return nbformat.read(str(path), as_version=4) if path.is_file() else None
 
-    # Alternatives: every point kept and no error anywhere in the notebook. A round with a
-    # problem is graded again one alternative at a time, as for the misconceptions.
+    def misconception_problems(members, student):
+        result = report.results[student]
+        if result.error:
+            return [f"misconception {members[0].id}: autograde failed: {result.error.splitlines()[-1]}"]
+        return _check_misconceptions(members, result, points)
+
+    # Alternatives: every point kept and no error anywhere in the notebook.
     def alternative_problems(members, student):
         result = report.results[student]
         if result.error:
-            return [f"autograde failed: {result.error.splitlines()[-1]}"]
-        problems = _check_misconceptions(members, result, points, kind="alternative")
-        nb = executed(student)
-        problems += [f"raised an error: {err}" for err in (_all_errors(nb) if nb is not None else [])]
-        return problems
+            problems = [f"autograde failed: {result.error.splitlines()[-1]}"]
+        else:
+            problems = _check_misconceptions(members, result, points, kind="alternative")
+            nb = executed(student)
+            problems += [f"raised an error: {err}" for err in (_all_errors(nb) if nb is not None else [])]
+        return [p if p.startswith("alternative ") else f"alternative {members[0].id}: {p}" for p in problems]
 
-    for r, members in enumerate(alt_rounds):
-        student = f"altround{r + 1:02d}"
-        if not alternative_problems(members, student):
-            report.verified.update({m.id: student for m in members})
-            continue
-        alone = []
-        for m in members:
-            submit(config, assignment, f"alt_{m.id}", fill_answers(released, source_nb, m.replace))
-            alone.append(f"alt_{m.id}")
-        report.results.update(autograde(config, assignment, alone))
-        for m in members:
-            problems = alternative_problems([m], f"alt_{m.id}")
-            report.problems.extend(p if p.startswith("alternative ") else f"alternative {m.id}: {p}"
-                                   for p in problems)
-            if not problems:
-                report.verified[m.id] = f"alt_{m.id}"
+    def regrade(parts):
+        for part, name in parts:
+            merged = {gid: src for m in part for gid, src in m.replace.items()}
+            submit(config, assignment, name, fill_answers(released, source_nb, merged))
+        report.results.update(autograde(config, assignment, [name for _, name in parts]))
 
-    for student, result in report.results.items():
-        if result.error and not student.startswith("alt"):
+    pending = [(members, f"round{r + 1:02d}", misconception_problems) for r, members in enumerate(rounds)]
+    pending += [(members, f"altround{r + 1:02d}", alternative_problems) for r, members in enumerate(alt_rounds)]
+    settle_rounds(pending, regrade, report)
+
+    for student in ("solution", "blank"):
+        result = report.results[student]
+        if result.error:
             report.problems.append(f"{student}: autograde failed: {result.error.splitlines()[-1]}")
 
     solution = report.results["solution"]
@@ -347,44 +328,124 @@ def _verify(assignment: str, source_root, bank, alternatives, tmp: Path) -> Veri
     return report
 
 
+def settle_rounds(pending, regrade, report: Verification) -> None:
+    """Verify graded rounds; split a round with a problem in two and grade the halves again.
+
+    ``pending`` lists (members, student, problems_of) for rounds already graded, where
+    ``problems_of(members, student)`` reads that submission's problems. A round without one
+    verifies all its members. A round that does not come out exactly as the sum of its members
+    is halved, ``regrade([(members, student), ...])`` grades the halves, and so on down to
+    single entries, whose problems are reported. So every problem is pinned on the entry that
+    caused it, while a round spoilt by one entry (or by two that meet) costs a few more
+    submissions rather than one per member.
+    """
+    while pending:
+        again = []
+        for members, student, problems_of in pending:
+            problems = problems_of(members, student)
+            if not problems:
+                report.verified.update({m.id: student for m in members})
+            elif len(members) == 1:
+                report.problems.extend(problems)
+            else:
+                half = (len(members) + 1) // 2
+                for part, suffix in ((members[:half], "a"), (members[half:], "b")):
+                    name = f"{student}{suffix}"
+                    if len(part) == 1:
+                        name = ("alt_" if student.startswith("alt") else "mc_") + part[0].id
+                    again.append((part, name, problems_of))
+        if again:
+            regrade([(members, student) for members, student, _ in again])
+        pending = again
+
+
 def _names(source: str) -> tuple[set[str], set[str]] | None:
-    """(names a cell defines, names it reads); None when it does not parse."""
+    """(module-level names a cell binds or changes in place, module-level names it reads); None when it does not parse.
+
+    Scopes are Python's own (:mod:`symtable`): a comprehension's or a function's own
+    variables are neither defined nor read at module level, so two answers that both
+    write ``[g for g in groups]`` do not look as if they shared ``g``. A name whose item
+    or attribute is assigned (``table["x"] = ...``, ``table.x = ...``, ``del table[0]``)
+    or that is passed ``inplace=True`` counts as defined: the change reaches every cell.
+    """
+    import symtable
+
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+        table = symtable.symtable(source, "<cell>", "exec")
+    except (SyntaxError, ValueError):
         return None
     defined, read = set(), set()
+    for sym in table.get_symbols():
+        if sym.is_assigned() or sym.is_imported() or sym.is_namespace():
+            defined.add(sym.get_name())
+        if sym.is_referenced():
+            read.add(sym.get_name())
+
+    def nested(scope):
+        for child in scope.get_children():
+            for sym in child.get_symbols():
+                if sym.is_global() or sym.is_declared_global():
+                    if sym.is_referenced():
+                        read.add(sym.get_name())
+                    if sym.is_declared_global() and sym.is_assigned():
+                        defined.add(sym.get_name())
+            nested(child)
+
+    nested(table)
+
+    def root(node):
+        while isinstance(node, (ast.Subscript, ast.Attribute)):
+            node = node.value
+        return node.id if isinstance(node, ast.Name) else None
+
     for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            defined.add(node.name)
-        elif isinstance(node, ast.Name):
-            (defined if isinstance(node.ctx, ast.Store) else read).add(node.id)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            defined.update((a.asname or a.name).split(".")[0] for a in node.names)
+        targets = []
+        if isinstance(node, (ast.Assign, ast.Delete)):
+            targets = node.targets
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and any(
+                k.arg == "inplace" for k in node.keywords):
+            targets = [node.func.value]
+        for target in targets:
+            for part in ast.walk(target):
+                if isinstance(part, (ast.Subscript, ast.Attribute)) and root(part):
+                    defined.add(root(part))
+            if isinstance(target, ast.Name) and isinstance(node, ast.Call):
+                defined.add(target.id)
     return defined, read
 
 
-def plan_rounds(bank: list[Misconception], test_sources: dict[str, str]) -> list[list[Misconception]]:
+def plan_rounds(bank: list[Misconception], cells: list[tuple[str, str]],
+                tests: set[str] = frozenset()) -> list[list[Misconception]]:
     """Group misconceptions into rounds that can share one submission.
 
-    Members of a round touch different questions (their replaced answer cells and
-    the test cells they expect to fail), and none reads a name another member's
-    wrong answer defines, neither in its own code nor in its questions' tests
-    (``test_sources`` maps test grade id to source). So one notebook can carry them
-    all without one mistake reaching another's question. Grading rounds instead of
-    one notebook per misconception is what keeps the suite fast.
+    ``cells`` is the solution notebook's code cells in order, as (grade id, source),
+    and ``tests`` the grade ids of its test cells. Members of a round touch different
+    questions (their replaced answer cells and the test cells they expect to fail), and
+    none reads a name another member's answers bind or change, neither in its own code
+    nor in its questions' tests. So one notebook can carry them all, and one mistake
+    rarely reaches another's question: two wrong values can still meet in a later answer
+    of the solution that reads both (keeping those apart as well costs more rounds than
+    the splitting below costs on the few rounds where they meet). Grading rounds instead
+    of one notebook per misconception is what keeps the suite fast; a round that still
+    comes out differently from the sum of its members is split and graded again
+    (:func:`settle_rounds`).
     """
-    order = {q: i for i, q in enumerate(dict.fromkeys(question_of(g) for g in test_sources))}
+    parsed = [(gid, _names(src)) for gid, src in cells]
+    test_sources = [(gid, names) for gid, names in parsed if gid in tests]
+    order = {q: i for i, q in enumerate(dict.fromkeys(question_of(g) for g, _ in parsed if g))}
     profiles = []
     for m in bank:
         touched = {question_of(g) or g for g in [*m.replace, *m.expect]}
-        parsed = [_names(src) for src in m.replace.values()]
-        tests = [_names(src) for gid, src in test_sources.items() if (question_of(gid) or gid) in touched]
-        if any(p is None for p in parsed + tests):
+        own = [_names(src) for src in m.replace.values()]
+        checks = [names for gid, names in test_sources if (question_of(gid) or gid) in touched]
+        if any(p is None for p in own + checks):
             profiles.append((m, touched, None, None))
             continue
-        defined = set().union(*(d for d, _ in parsed))
-        read = set().union(*(r for _, r in parsed + tests))
+        defined = set().union(*(d for d, _ in own))
+        read = set().union(*(r for _, r in own + checks))
         profiles.append((m, touched, defined, read))
 
     def clash(a, b) -> bool:
