@@ -285,3 +285,51 @@ def test_the_template_ends_with_its_worker(tmp_path):
     finally:
         if template.process.poll() is None:
             template.process.kill()
+
+
+# Red-team findings (session 16): a later kernel with the same user id found keys an earlier
+# student's kernel left in the kernel keyrings; kernels got the grader's environment (a database
+# password) and wrote into the grader's own output.
+_KEYS = ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+         "ADD, KEYCTL = {'x86_64': (248, 250), 'aarch64': (217, 219)}[os.uname().machine]\n"
+         "def search(ring, name):\n    return libc.syscall(KEYCTL, 10, ring, b'user', name, 0)\n")
+
+
+@needs_root
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "new-interpreter"])
+def test_a_kernel_inherits_no_keys_environment_or_output_of_the_grader_or_earlier_kernels(
+        tmp_path, monkeypatch, capfd, fork):
+    config = _course(tmp_path)
+    config.GradingSandbox.fork_server = fork
+    folder = _submission(tmp_path)
+    monkeypatch.setenv(SECRET_VAR, SECRET)
+
+    async def scenario():
+        km, kc = await _start(config, folder)
+        first_uid = km._jail.uid
+        try:
+            planted = await _run(kc, _KEYS + "print('ADDED', libc.syscall(ADD, b'user', b'planted-u', b's', 1, -4) > 0,"
+                                              " libc.syscall(ADD, b'user', b'planted-s', b's', 1, -3) > 0)\n"
+                                              "import sys\nsys.__stdout__.write('LEAK-OUT\\n'); sys.__stdout__.flush()\n"
+                                              "os.write(1, b'LEAK-FD1\\n'); os.write(2, b'LEAK-FD2\\n')\n"
+                                              f"print('ENV', {SECRET_VAR!r} in os.environ)\n")
+            assert "ADDED True True" in planted and "ENV False" in planted, planted
+        finally:
+            await _stop(km, kc)
+        # Kernels of one grading process take user ids in a cycle: start more until one reuses it.
+        for _ in range(16):
+            km, kc = await _start(config, folder)
+            if km._jail.uid == first_uid:
+                break
+            await _stop(km, kc)
+        assert km._jail.uid == first_uid
+        try:
+            found = await _run(kc, _KEYS + "print('FOUND', search(-4, b'planted-u'), search(-3, b'planted-s'),"
+                                           " search(-5, b'planted-u'))\n")
+            assert "FOUND -1 -1 -1" in found, found
+        finally:
+            await _stop(km, kc)
+
+    run_sync(scenario)()
+    out, err = capfd.readouterr()
+    assert "LEAK" not in out and "LEAK" not in err

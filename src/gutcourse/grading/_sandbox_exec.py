@@ -138,6 +138,35 @@ def _enter_namespaces(spec: dict) -> None:
         os.close(fd)
 
 
+# keyctl(2) by machine; where it is missing there are no kernel keyrings to clear.
+_SYS_KEYCTL = {"x86_64": 250, "aarch64": 219, "i686": 288, "armv7l": 311, "ppc64le": 311, "s390x": 280}
+KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_CLEAR = 1, 7
+KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING = -4, -5
+ENOSYS, EOPNOTSUPP = 38, 95
+
+
+def _fresh_keyrings(libc) -> None:
+    """Empty the keyrings the kernel's user id keeps from earlier kernels; start a new session keyring.
+
+    Linux keeps a user's keyrings after that user's processes end, and kernels of one
+    grading worker reuse user ids in a cycle: without this, a key one student's code
+    added would be there for a later student's. The session keyring would otherwise be
+    the grader's own, shared by every kernel it starts.
+    """
+    number = _SYS_KEYCTL.get(os.uname().machine)
+    if number is None:
+        return
+    libc.syscall.restype = ctypes.c_long
+    for what, args in (("clearing the user keyring", (KEYCTL_CLEAR, KEY_SPEC_USER_KEYRING)),
+                       ("clearing the user session keyring", (KEYCTL_CLEAR, KEY_SPEC_USER_SESSION_KEYRING)),
+                       ("joining a new session keyring", (KEYCTL_JOIN_SESSION_KEYRING, None))):
+        if libc.syscall(number, *args) < 0:
+            err = ctypes.get_errno()
+            if err in (ENOSYS, EOPNOTSUPP):
+                return  # keyrings are not built into this kernel: nothing to leak
+            raise SandboxError(f"{what}: {os.strerror(err)}")
+
+
 def _become_kernel(spec: dict, cmd: list[str], env: dict, run=None) -> None:
     """In the child: finish the sandbox, drop to the kernel's user, exec the kernel.
 
@@ -154,6 +183,7 @@ def _become_kernel(spec: dict, cmd: list[str], env: dict, run=None) -> None:
         os.setgroups([])
         os.setgid(gid)
         os.setuid(uid)
+    _fresh_keyrings(libc)
     _no_new_privileges(libc)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     os.chdir(spec["cwd"])

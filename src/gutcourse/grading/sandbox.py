@@ -101,7 +101,7 @@ class Platform:
 
 def _course_paths(config) -> tuple[list[str], list[str]]:
     """(folders to hide, folders the kernel needs to read) for this configuration."""
-    from ._course import repo_root
+    from ._course import CourseNotFound, repo_root
 
     hide: list[str] = []
     root = getattr(getattr(config, "CourseDirectory", None), "root", None) if config is not None else None
@@ -113,9 +113,15 @@ def _course_paths(config) -> tuple[list[str], list[str]]:
     db_file = sqlite_path(db_url) if db_url else None
     if db_file is not None:
         hide.append(str(db_file.resolve().parent))
-    checkout = Path(__file__).resolve().parents[3]  # the package's own checkout: datasets, sources
-    data_dir = os.environ.get("GUTCOURSE_DATA_DIR") or str(checkout / "datasets")
-    needed = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, str(repo_root()), str(checkout))}
+    checkout = Path(__file__).resolve().parents[3]  # the package's own checkout: sources
+    from gutcourse.data import _data_dir
+
+    data_dir = str(_data_dir())
+    needed = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, str(checkout))}
+    try:  # the folder of gutcourse's own course, when there is one (nbgrader may run anywhere)
+        needed.add(os.path.realpath(repo_root()))
+    except CourseNotFound:
+        pass
     if os.path.isdir(data_dir):
         needed.add(os.path.realpath(data_dir))
     needed |= {os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)}
@@ -756,6 +762,14 @@ class PromptKernelManager(AsyncKernelManager):
         await super()._async_wait(pollinterval=min(pollinterval, 0.01))
 
 
+_KERNEL_ENV_KEEP = _TEMPLATE_ENV_KEEP + ("GUTCOURSE_DATA_DIR",)
+
+
+def _kernel_environment(environ) -> dict[str, str]:
+    """The part of the grader's environment a kernel may see: how to run Python, nothing else."""
+    return {k: v for k, v in environ.items() if k in _KERNEL_ENV_KEEP or k.startswith("LC_")}
+
+
 class SandboxKernelManager(PromptKernelManager):
     """A kernel manager whose kernels start inside a :class:`Jail`."""
 
@@ -796,11 +810,30 @@ class SandboxKernelManager(PromptKernelManager):
         return self._jail.wrap(cmd)
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
-        env = dict(kw.get("env") or os.environ)
+        # The grader's environment stays with the grader (a gradebook URL may hold a password):
+        # the kernel gets the few variables that only say how to run Python, and its own.
+        env = _kernel_environment(kw.get("env") or os.environ)
         env.update(self._jail.env())
         kw["env"] = env
+        # Nor may a kernel write into the grader's own output (its terminal, its log): what it
+        # prints outside the notebook's channels goes nowhere, its stderr to a file without a name.
+        self._stderr = tempfile.TemporaryFile()
+        kw["stdout"], kw["stderr"] = subprocess.DEVNULL, self._stderr
         await super()._async_launch_kernel(kernel_cmd, **kw)
         _live_managers.add(self)
+
+    def _last_words(self) -> str:
+        """What the launcher said before the kernel died (its errors start 'gutcourse sandbox:')."""
+        stream = getattr(self, "_stderr", None)
+        if stream is None:
+            return ""
+        try:
+            stream.seek(max(0, stream.seek(0, os.SEEK_END) - 4096))
+            tail = stream.read().decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return ""
+        said = [line.strip() for line in tail.splitlines() if line.startswith("gutcourse sandbox:")]
+        return said[-1][:300] if said else ""
 
     @property
     def exit_status(self) -> int | None:
@@ -812,6 +845,9 @@ class SandboxKernelManager(PromptKernelManager):
             await super()._async_cleanup_resources(restart=restart)
         finally:
             _live_managers.discard(self)
+            stream, self._stderr = getattr(self, "_stderr", None), None
+            if stream is not None:
+                stream.close()
             if self._jail is not None:
                 removed = self._jail.release()
                 self._jail = None
@@ -936,6 +972,9 @@ class GuardedExecute(Execute):
             if isinstance(err, DeadKernelError):
                 await self._wait_exit()
                 what = f"the kernel {_exit_description(self._exit_code())} while this cell ran"
+                said = self.km._last_words() if hasattr(self.km, "_last_words") else ""
+                if said:
+                    what += f" ({said})"
             elif self._interrupted:
                 what = (f"this cell ran past its time limit and the kernel did not stop within "
                         f"{self.policy.interrupt_grace:g} s of the interrupt, so it was shut down")
