@@ -77,7 +77,7 @@ test: setup browser sandbox
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
-	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^gutcourse' > constraints.txt
+	.lock-venv/bin/pip freeze --all --exclude-editable | grep -v '^gutcourse\|^pip==' > constraints.txt
 	rm -rf .lock-venv
 	@echo "constraints.txt refreshed: run make test, then commit it"
 

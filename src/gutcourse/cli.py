@@ -1,4 +1,13 @@
-"""The ``gutcourse`` command: one subcommand per instructor or learner job."""
+"""The ``gutcourse`` command: one subcommand per instructor or learner job.
+
+Every command acts on the course it is run in: the nearest folder at or above the
+current one holding an ``nbgrader_config.py``, or the one ``--course DIR`` names, as
+nbgrader does; never on the checkout the package was installed from.
+
+A learner's installation (``pip install .``: no ``gutcourse.grading`` or
+``gutcourse.simulate``) keeps ``gutcourse data check``; the instructor commands say
+where they live instead of failing with an import error.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +23,32 @@ def _config(args):
     return load_config(db_url=getattr(args, "db", None))
 
 
+INSTRUCTOR_INSTALL = ("this is the learner's installation of gutcourse, which holds no grading tools or "
+                      "dataset generator; instructors work from the course module's repository: "
+                      "`make setup` there (or `pip install -e <the checkout>`), see its README")
+
+
+def _has(module: str) -> bool:
+    from importlib.util import find_spec
+
+    try:
+        return find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
 def _cmd_data(args) -> int:
+    if not _has("gutcourse.simulate"):
+        if args.action == "build":
+            print(f"gutcourse data build: {INSTRUCTOR_INSTALL}", file=sys.stderr)
+            return 2
+        from gutcourse.data import _data_dir, verify_files
+
+        problems = verify_files()
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        print(f"datasets in {_data_dir()} " + ("differ from their checksums" if problems else "match their checksums"))
+        return 1 if problems else 0
     from gutcourse import simulate
 
     if args.action == "build":
@@ -189,11 +223,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gutcourse",
         description="Course module on gut immunity, permeability, inflammation markers and "
                     "microbiome diversity: datasets, release, grading and self-checking.")
+    course_help = ("the course to act on: the folder holding its nbgrader_config.py "
+                   "(default: the current folder or the nearest one above it that holds one)")
+    parser.add_argument("--course", metavar="DIR", type=Path, default=None, help=course_help)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name, func, help_text):
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
+        p.add_argument("--course", metavar="DIR", type=Path, default=argparse.SUPPRESS, help=course_help)
         return p
 
     data = add("data", _cmd_data, "regenerate the datasets or verify them against checksums")
@@ -267,7 +305,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+
     args = build_parser().parse_args(argv)
+    if args.course is not None:
+        course = args.course.expanduser().resolve()
+        if not (course / "nbgrader_config.py").is_file():
+            print(f"gutcourse {args.command}: --course {args.course}: no nbgrader_config.py in {course}",
+                  file=sys.stderr)
+            return 2
+        os.environ["GUTCOURSE_ROOT"] = str(course)  # grading workers and kernels' launchers inherit it
+    if args.command != "data" and not _has("gutcourse.grading"):
+        print(f"gutcourse {args.command}: {INSTRUCTOR_INSTALL}", file=sys.stderr)
+        return 2
+    if args.command == "data":
+        return args.func(args)
     # nbgrader's gradebook code trips SQLAlchemy warnings that say nothing to a user.
     warnings.filterwarnings("ignore", module="nbgrader")
     warnings.filterwarnings("ignore", message=".*not in session.*")

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["DatasetError", "available", "dictionary", "load"]
+__all__ = ["DatasetError", "available", "dictionary", "load", "verify_files"]
 
 _DICTIONARY_FIELDS = ("column", "dtype", "units", "allowed", "nullable", "description", "origin")
 _DTYPES = ("int64", "float64", "bool", "str")
@@ -55,13 +55,61 @@ class DatasetError(Exception):
 
 
 def _data_dir() -> Path:
-    """``$GUTCOURSE_DATA_DIR`` if set, else the repository's ``datasets/`` folder.
+    """``$GUTCOURSE_DATA_DIR`` if set, else the datasets shipped inside the package.
 
-    The repository's folder is found from this file's location (``src/gutcourse/data.py``
-    in an editable install), so it does not depend on the working directory.
+    They are package data (``gutcourse/datasets/``, read through :mod:`importlib.resources`),
+    so an installed wheel finds them wherever it is used; in the repository the top-level
+    ``datasets/`` is a link to the same folder.
     """
     env = os.environ.get("GUTCOURSE_DATA_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "datasets"
+    if env:
+        return Path(env)
+    from importlib.resources import files
+
+    return Path(str(files("gutcourse") / "datasets"))
+
+
+CHECKSUM_FILE = "CHECKSUMS.sha256"
+UNCHECKED_FILES = frozenset({"README.md"})  # in the folder, not in the checksum list
+
+
+def read_checksums(path: Path) -> tuple[dict[str, str], list[str]]:
+    """Parse a sha256sum-format file into {file name: hex digest} and a list of problems."""
+    recorded, problems = {}, []
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        digest, sep, name = line.partition("  ")
+        if not sep or len(digest) != 64 or not name:
+            problems.append(f"{path.name}: line {number} is not '<sha256>  <file name>': {line!r}")
+        else:
+            recorded[name] = digest
+    return recorded, problems
+
+
+def verify_files(data_dir: str | os.PathLike | None = None) -> list[str]:
+    """Problems with the data files against ``CHECKSUMS.sha256`` (empty when all match).
+
+    Every listed file must exist with its recorded SHA-256, and no unlisted file may sit in
+    the folder (``README.md`` excepted). This is what a learner's installation can check;
+    the repository's ``gutcourse data check`` also regenerates the files and compares.
+    """
+    import hashlib
+
+    folder = Path(data_dir) if data_dir is not None else _data_dir()
+    checksum_path = folder / CHECKSUM_FILE
+    if not checksum_path.is_file():
+        return [f"{checksum_path}: checksum file missing"]
+    recorded, problems = read_checksums(checksum_path)
+    for name, digest in sorted(recorded.items()):
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"{path}: missing (listed in {CHECKSUM_FILE})")
+        elif hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            problems.append(f"{path}: changed (SHA-256 differs from {CHECKSUM_FILE})")
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.name not in recorded and path.name != CHECKSUM_FILE \
+                and path.name not in UNCHECKED_FILES:
+            problems.append(f"{path}: unexpected file (not listed in {CHECKSUM_FILE})")
+    return problems
 
 
 def _shown(path: Path) -> str:

@@ -14,15 +14,54 @@ from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
 _PACKAGE_ROOT = Path(__file__).resolve().parents[3]
+CONFIG_FILE = "nbgrader_config.py"
+
+
+class CourseNotFound(FileNotFoundError):
+    """No course here: no ``nbgrader_config.py`` in the folder or above it, and no ``--course``."""
+
+
+def find_course(start: str | os.PathLike) -> Path | None:
+    """The nearest folder at or above ``start`` that holds an ``nbgrader_config.py``, if any."""
+    folder = Path(start).resolve()
+    for candidate in (folder, *folder.parents):
+        if (candidate / CONFIG_FILE).is_file():
+            return candidate
+    return None
 
 
 def repo_root() -> Path:
-    """The repository root: ``$GUTCOURSE_ROOT`` if set, else the checkout this package runs from."""
-    return Path(os.environ.get("GUTCOURSE_ROOT", _PACKAGE_ROOT)).resolve()
+    """The course gutcourse acts on: the folder holding its ``nbgrader_config.py``.
+
+    ``$GUTCOURSE_ROOT`` when set (``gutcourse --course DIR`` sets it), else the nearest
+    folder at or above the current one that holds an ``nbgrader_config.py``, the way
+    nbgrader finds its configuration. Never the checkout the package was installed
+    from, unless that is where it is run: a course copied for a new term is acted on
+    where it is run, and the original is left alone.
+    """
+    env = os.environ.get("GUTCOURSE_ROOT")
+    if env:
+        root = Path(env).resolve()
+        if not (root / CONFIG_FILE).is_file():
+            raise CourseNotFound(f"{root} has no {CONFIG_FILE}: --course (or $GUTCOURSE_ROOT) must name "
+                                 f"the folder that holds the course's {CONFIG_FILE}")
+        return root
+    found = find_course(Path.cwd())
+    if found is None:
+        raise CourseNotFound(f"no {CONFIG_FILE} in {Path.cwd()} or any folder above it: run gutcourse "
+                             f"in your course's folder, or name it with --course DIR")
+    return found
+
+
+def checkout_root() -> Path | None:
+    """The repository this package runs from (an editable install of the checkout), if it is one."""
+    if (_PACKAGE_ROOT / "pyproject.toml").is_file() and (_PACKAGE_ROOT / CONFIG_FILE).is_file():
+        return _PACKAGE_ROOT
+    return None
 
 
 def load_config(course_root: str | os.PathLike | None = None, db_url: str | None = None) -> Config:
-    """Load ``nbgrader_config.py`` from the repository root, with optional overrides.
+    """Load the course's ``nbgrader_config.py`` (see :func:`repo_root`), with optional overrides.
 
     ``course_root`` points nbgrader at another course folder (a copy used by
     tests or by ``gutcourse check``); the gradebook then defaults to a SQLite file

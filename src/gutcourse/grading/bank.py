@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from ._course import repo_root
+from ._course import CourseNotFound, checkout_root, repo_root
 
 _FIELDS = {"id", "misconception", "replace", "expect", "points_lost"}
 
@@ -50,12 +50,30 @@ class Misconception:
         return self.points_lost == 0 and not self.expect
 
 
+def _fixtures(assignment: str, name: str) -> Path:
+    """The course's own bank file, else the one in the checkout the package runs from.
+
+    A course copied for a new term may carry its banks (``tests/fixtures/``) or not; the
+    course module's own banks stay in its repository with the other instructor tools.
+    """
+    checkout = checkout_root()
+    try:
+        own = repo_root() / "tests" / "fixtures" / assignment / name
+    except CourseNotFound:
+        if checkout is None:
+            raise
+        own = None
+    if checkout is None or (own is not None and own.is_file()):
+        return own
+    return checkout / "tests" / "fixtures" / assignment / name
+
+
 def bank_path(assignment: str) -> Path:
-    return repo_root() / "tests" / "fixtures" / assignment / "misconceptions.yml"
+    return _fixtures(assignment, "misconceptions.yml")
 
 
 def alternatives_path(assignment: str) -> Path:
-    return repo_root() / "tests" / "fixtures" / assignment / "alternatives.yml"
+    return _fixtures(assignment, "alternatives.yml")
 
 
 def _read(path: Path, assignment: str) -> list[Misconception]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from gutcourse.data import _data_dir
+from gutcourse.data import CHECKSUM_FILE, _data_dir, read_checksums, verify_files
 
 from ._clinic import make_raw, simulate_clinic
 from ._cohort import simulate_cohort, simulate_serum
@@ -13,9 +13,7 @@ from ._igaseq import simulate_igaseq
 from ._microbiome import simulate_counts, taxonomy_table
 from ._sugar import simulate_sugar
 
-CHECKSUM_FILE = "CHECKSUMS.sha256"
 #: Hand-written files that live beside the data but are not generated.
-UNCHECKED_FILES = frozenset({"README.md"})
 
 
 def render() -> dict[str, bytes]:
@@ -46,7 +44,8 @@ def build(out_dir=None) -> list[Path]:
     ----------
     out_dir : str or pathlib.Path, optional
         Where to write. Default: the data directory (``$GUTCOURSE_DATA_DIR`` if set,
-        else the repository's ``datasets/``). Created if missing.
+        else the package's ``datasets/``, which the repository's
+        ``datasets/`` links to). Created if missing.
 
     Returns
     -------
@@ -61,18 +60,6 @@ def build(out_dir=None) -> list[Path]:
         path.write_bytes(data)
         paths.append(path)
     return paths
-
-
-def _read_checksums(path: Path) -> tuple[dict[str, str], list[str]]:
-    """Parse a sha256sum-format file into {file name: hex digest} and a list of problems."""
-    recorded, problems = {}, []
-    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-        digest, sep, name = line.partition("  ")
-        if not sep or len(digest) != 64 or not name:
-            problems.append(f"{path.name}: line {number} is not '<sha256>  <file name>': {line!r}")
-        else:
-            recorded[name] = digest
-    return recorded, problems
 
 
 def check(data_dir=None) -> list[str]:
@@ -94,21 +81,10 @@ def check(data_dir=None) -> list[str]:
         Human-readable problems, one per line; empty when everything matches.
     """
     folder = Path(data_dir) if data_dir is not None else _data_dir()
-    checksum_path = folder / CHECKSUM_FILE
-    if not checksum_path.is_file():
-        return [f"{checksum_path}: checksum file missing; run `gutcourse data build`"]
-    recorded, problems = _read_checksums(checksum_path)
-
-    for name, digest in sorted(recorded.items()):
-        path = folder / name
-        if not path.is_file():
-            problems.append(f"{path}: missing (listed in {CHECKSUM_FILE})")
-        elif hashlib.sha256(path.read_bytes()).hexdigest() != digest:
-            problems.append(f"{path}: changed (SHA-256 differs from {CHECKSUM_FILE})")
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and path.name not in recorded and path.name != CHECKSUM_FILE \
-                and path.name not in UNCHECKED_FILES:
-            problems.append(f"{path}: unexpected file (not listed in {CHECKSUM_FILE})")
+    if not (folder / CHECKSUM_FILE).is_file():
+        return [f"{folder / CHECKSUM_FILE}: checksum file missing; run `gutcourse data build`"]
+    problems = verify_files(folder)
+    recorded, _ = read_checksums(folder / CHECKSUM_FILE)
 
     rebuilt = render()
     for name, data in rebuilt.items():
