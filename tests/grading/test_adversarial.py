@@ -184,8 +184,11 @@ def _submissions(rel, src, canary: Path, port: int) -> dict:
     _insert_after(_insert_after(nb, "q1_1_test_load", "exit()"), "q1_1_test_load", "import sys\nsys.exit(3)")
     subs["kernel_exit"] = nb
     subs["segfault"] = fill_answers(rel, src, {"q3_1_plot_crp": "import ctypes\nctypes.string_at(0)"})
-    subs["memory_hog"] = _insert_after(correct(), "q1_1_load_markers",
-                                       "_hog = [bytearray(256 * 1024**2) for _ in range(64)]")
+    # 64 blocks of 256 MB, 16 GB in all, asked for without being written to (calloc'd pages), so the
+    # address-space limit stops it at once: a hog that wrote every byte would spend the 6 s cell
+    # limit writing gigabytes on a busy machine before the limit was reached.
+    subs["memory_hog"] = _insert_after(correct(), "q1_1_load_markers", (
+        "import numpy as _np\n_hog = [_np.zeros(256 * 1024**2, dtype=_np.uint8) for _ in range(64)]"))
     subs["fork_storm"] = _insert_after(correct(), "q1_1_test_load", (
         "import os, time\nfor _ in range(100000):\n    try:\n        pid = os.fork()\n"
         "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(300)\n        os._exit(0)"))
@@ -426,7 +429,10 @@ def test_resource_hogs_hit_their_limits_not_the_grader(graded, student):
     assert _cell_scores(graded, student)[0] == FULL
     executed = nbformat.read(str(graded.course / "autograded" / student / A / f"{A}.ipynb"), as_version=4)
     errors = [o.ename for c in executed.cells for o in c.get("outputs", []) if o.output_type == "error"]
-    assert errors == ["MemoryError"] if student == "memory_hog" else errors in ([], ["BlockingIOError"])
+    if student == "memory_hog":
+        assert errors == ["MemoryError"], errors
+    else:
+        assert errors in ([], ["BlockingIOError"]), errors
 
 
 def test_no_kernel_process_outlives_the_run(graded):

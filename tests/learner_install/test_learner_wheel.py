@@ -6,7 +6,6 @@ dependencies, and used from a folder that is not a course. Then every installed 
 searched for solution code, hidden tests and the generator's planted-effect settings.
 """
 
-import ast
 import json
 import os
 import re
@@ -16,11 +15,11 @@ import sys
 import sysconfig
 from pathlib import Path
 
-import nbformat
 import pytest
 
+from learner_install.needles import needles as all_needles
+
 REPO = Path(__file__).resolve().parents[2]
-SOURCE = REPO / "coursework" / "source"
 pytestmark = pytest.mark.xdist_group("wheel")
 
 
@@ -86,59 +85,12 @@ def test_the_learner_command_checks_data_and_points_instructors_to_the_repositor
         assert "learner's installation" in done.stderr and "Traceback" not in done.stderr
 
 
-def _between(source: str, begin: str, end: str) -> list[str]:
-    return [block for block in re.findall(re.escape(begin) + r"(.*?)" + re.escape(end), source, re.S)]
-
-
-# Lines that solutions or hidden tests share with any numerical code; each gives nothing away.
-GENERIC_LINES = {
-    "except (TypeError, ValueError):",
-    "rng = np.random.default_rng(seed)",
-    "totals = counts.sum(axis=1)",
-    "counts = np.asarray(counts, dtype=float)",
-    'with np.errstate(divide="ignore", invalid="ignore"):',
-    "with warnings.catch_warnings():",
-}
-# The generator's seed is public provenance (datasets/README.md); without the generator it decides nothing.
-PUBLIC_SETTINGS = {"MASTER_SEED"}
-
-
-def _needles() -> dict[str, str]:
-    """Text that must never reach a learner: line -> where it comes from."""
-    needles = {}
-    for path in sorted(SOURCE.glob("*/*.ipynb")):
-        nb = nbformat.read(str(path), as_version=4)
-        for cell in nb.cells:
-            blocks = [("solution", b) for b in _between(cell.source, "### BEGIN SOLUTION", "### END SOLUTION")]
-            blocks += [("hidden test", b) for b in _between(cell.source, "### BEGIN HIDDEN TESTS",
-                                                            "### END HIDDEN TESTS")]
-            for kind, block in blocks:
-                for line in block.splitlines():
-                    line = line.strip()
-                    if len(line) >= 25 and not line.startswith("#") and line not in GENERIC_LINES:
-                        needles[line] = f"{kind} in {path.name}"
-    # The generator's settings, planted effects among them: every module-level constant.
-    for path in sorted((REPO / "src" / "gutcourse" / "simulate").glob("*.py")):
-        source = path.read_text(encoding="utf-8")
-        for node in ast.parse(source).body:
-            if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) and t.id.lstrip("_").isupper()
-                                                    for t in node.targets):
-                names = [t.id for t in node.targets]
-                if names == ["DICTIONARY_FIELDS"] or set(names) & PUBLIC_SETTINGS:
-                    continue  # the data dictionary's column names; the documented seed
-                for name in names:
-                    needles[re.sub(r"\s+", " ", ast.get_source_segment(source, node))] = f"{name} in {path.name}"
-                    if "_" in name.strip("_"):  # IBD_COATED, not a plain word like PROTOCOLS
-                        needles[name] = f"{name} in {path.name}"
-    return needles
-
-
 def test_the_learner_wheel_holds_no_solution_hidden_test_or_planted_setting(learner):
     _, site = learner
     record = next(site.glob("gutcourse-*.dist-info")) / "RECORD"
     files = [site / line.split(",")[0] for line in record.read_text(encoding="utf-8").splitlines() if line]
     assert any(f.name == "checks.py" for f in files) and any(f.suffix == ".csv" for f in files)
-    needles = _needles()
+    needles = all_needles()
     assert len([w for w in needles.values() if w.startswith("solution")]) > 100
     assert len([w for w in needles.values() if w.startswith("hidden test")]) > 100
     found = []

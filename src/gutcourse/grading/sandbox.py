@@ -99,9 +99,16 @@ class Platform:
     why: str = ""  # why a stronger mode is not available
 
 
+def _checkout() -> str | None:
+    """The repository the package runs from (an editable install), which kernels must not see."""
+    from ._course import checkout_root
+
+    root = checkout_root()
+    return os.path.realpath(root) if root is not None else None
+
+
 def _course_paths(config) -> tuple[list[str], list[str]]:
     """(folders to hide, folders the kernel needs to read) for this configuration."""
-    from ._course import CourseNotFound, repo_root
 
     hide: list[str] = []
     root = getattr(getattr(config, "CourseDirectory", None), "root", None) if config is not None else None
@@ -113,18 +120,24 @@ def _course_paths(config) -> tuple[list[str], list[str]]:
     db_file = sqlite_path(db_url) if db_url else None
     if db_file is not None:
         hide.append(str(db_file.resolve().parent))
-    checkout = Path(__file__).resolve().parents[3]  # the package's own checkout: sources
+    package = Path(__file__).resolve().parents[1]  # gutcourse/, in src/ of a checkout or in site-packages
+    # What kernels never need of the package: the grading tools and the dataset generator
+    # (whose settings are the planted effects). Kernels import checks, data, plotting, widgets.
+    hide += [str(package / "grading"), str(package / "simulate")]
     from gutcourse.data import _data_dir
 
     data_dir = str(_data_dir())
-    needed = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, str(checkout))}
-    try:  # the folder of gutcourse's own course, when there is one (nbgrader may run anywhere)
-        needed.add(os.path.realpath(repo_root()))
-    except CourseNotFound:
-        pass
+    needed = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, str(package.parent))}
     if os.path.isdir(data_dir):
         needed.add(os.path.realpath(data_dir))
-    needed |= {os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)}
+    checkout = _checkout()
+    for entry in sys.path:
+        # Python's own folders, but nothing else of a checkout (its tests, docs or .git).
+        if entry and os.path.isdir(entry):
+            real = os.path.realpath(entry)
+            if checkout is None or not (real == checkout or _inside(real, checkout)) or \
+                    any(real == n or _inside(real, n) for n in needed):
+                needed.add(real)
     return list(dict.fromkeys(hide)), sorted(needed)
 
 
@@ -594,8 +607,12 @@ class Jail:
         self.cwd = os.path.realpath(cwd)
         home = os.path.realpath(os.path.expanduser("~"))
         self.hide = hide + list(policy.hide_paths)
-        # The grader's home holds more than grading needs; what the kernel needs from it comes back.
+        # The grader's home and the package's checkout hold more than grading needs (the checkout:
+        # its git history, tests, answer banks, guide); what the kernel needs from them comes back.
         self.mask = [home] if home != "/" else []
+        checkout = _checkout()
+        if checkout is not None and checkout != "/":
+            self.mask.append(checkout)
         self.needed = needed
         self.uid = None
         if platform.mode == "namespaces":
