@@ -15,7 +15,10 @@ export MPLCONFIGDIR := $(JUPYTER_HOME)/matplotlib
 # nbgrader's gradebook runs `alembic` as a subprocess: the venv's bin must be on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 LAB_PORT ?= 8888
-WORKERS ?= 2
+# Test processes: one more than the cores. Much of the suite waits (kernels starting, servers,
+# the browser drawing), so a third process on two cores keeps them busy; on a machine shared
+# with other work it also keeps the suite's share of the cores.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) + 1 )))
 
 .PHONY: setup lab demo test release clean lock browser sandbox help
 
@@ -72,7 +75,7 @@ sandbox:
 	else echo "bubblewrap not found: grading as an ordinary user uses limits only (docs/security.md)"; fi
 
 test: setup browser sandbox
-	$(PY) -m pytest -n $(WORKERS) --dist loadgroup --durations=15
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
