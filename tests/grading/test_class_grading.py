@@ -46,6 +46,15 @@ def copy_course(src: Path, dest: Path) -> Path:
     return dest
 
 
+@pytest.fixture(scope="module")
+def graded(released, tmp_path_factory):
+    """The class graded once by `gutcourse grade` (two workers, SQLite): tests that need a graded
+    class start from a copy of it instead of grading the class again."""
+    course = copy_course(released[0], tmp_path_factory.mktemp("graded") / "course")
+    outcomes = grade_class(load_config(course_root=course), A, workers=2, progress=None)
+    return course, {o.student: o for o in outcomes}
+
+
 def test_simulated_class_is_deterministic_and_varied(released, tmp_path):
     course, plan = released
     profiles = {s.profile for s in plan}
@@ -59,13 +68,13 @@ def test_simulated_class_is_deterministic_and_varied(released, tmp_path):
     assert [s.answers for s in simulate_class(config, A, 10, seed=8)] != [s.answers for s in plan]
 
 
-def test_parallel_grades_equal_sequential_nbgrader_and_broken_one_is_reported(released, tmp_path):
+def test_parallel_grades_equal_sequential_nbgrader_and_broken_one_is_reported(released, graded, tmp_path):
     course, plan = released
-    parallel = copy_course(course, tmp_path / "parallel")
+    parallel, run = graded
     sequential = copy_course(course, tmp_path / "sequential")
     students = [s.student for s in plan]
 
-    outcomes = grade_class(load_config(course_root=parallel), A, workers=2, progress=None)
+    outcomes = list(run.values())
     seq_config = load_config(course_root=sequential)
     autograde(seq_config, A, students)  # nbgrader's own autograde, one after another
 
@@ -79,11 +88,12 @@ def test_parallel_grades_equal_sequential_nbgrader_and_broken_one_is_reported(re
 
 
 def test_rerun_skips_unchanged_and_regrades_changed_keeping_manual_grades(released, tmp_path):
+    # Graded here, not copied from `graded`: a run regrades what was graded into another gradebook.
     course = copy_course(released[0], tmp_path / "course")
     config = load_config(course_root=course)
     first = grade_class(config, A, workers=2, progress=None)
-    graded = [o.student for o in first if o.status == "graded"]
-    student = graded[0]
+    done = [o.student for o in first if o.status == "graded"]
+    student = done[0]
 
     with Gradebook(config.CourseDirectory.db_url) as gb:
         written = gb.find_grade("q3_2_written_mean_median", A, A, student)
@@ -99,7 +109,7 @@ def test_rerun_skips_unchanged_and_regrades_changed_keeping_manual_grades(releas
 
     second = {o.student: o.status for o in grade_class(config, A, workers=2, progress=None)}
     assert second[student] == "graded"
-    assert all(second[s] == "skipped" for s in graded if s != student)
+    assert all(second[s] == "skipped" for s in done if s != student)
     with Gradebook(config.CourseDirectory.db_url) as gb:
         assert gb.find_grade("q3_2_written_mean_median", A, A, student).manual_score == 1.5
         assert gb.find_grade("q2_1_test_by_hand", A, A, student).manual_score == 0.5
@@ -133,11 +143,10 @@ def test_a_run_killed_midway_finishes_when_started_again(released, tmp_path):
     assert len(autograded) == 9 and sorted(p.stem for p in markers.glob("*.json")) == autograded
 
 
-def test_feedback_shows_no_hidden_tests(released, tmp_path):
-    course = copy_course(released[0], tmp_path / "course")
+def test_feedback_shows_no_hidden_tests(released, graded, tmp_path):
+    course = copy_course(graded[0], tmp_path / "course")
     config = load_config(course_root=course)
-    outcomes = grade_class(config, A, workers=2, progress=None)
-    students = [o.student for o in outcomes if o.status == "graded"]
+    students = [s for s, o in graded[1].items() if o.status == "graded"]
     assert all(error is None for error in generate_feedback(config, A, students).values())
 
     source = nbformat.read(str(course / "source" / A / f"{A}.ipynb"), as_version=4)
@@ -208,7 +217,7 @@ def test_check_command_prints_its_table_before_writing_the_feedback(tmp_path):
     assert learner.with_name(f"{A}.feedback.html").is_file()
 
 
-def test_grading_into_postgresql_gives_the_same_grades(released, tmp_path, postgres_url):
+def test_grading_into_postgresql_gives_the_same_grades(released, graded, tmp_path, postgres_url):
     course = copy_course(released[0], tmp_path / "course")
     config_pg = load_config(course_root=course, db_url=postgres_url)
     release(config_pg, [A])
@@ -216,16 +225,14 @@ def test_grading_into_postgresql_gives_the_same_grades(released, tmp_path, postg
     good = [o.student for o in outcomes if o.status == "graded"]
     assert len(good) == 9
 
-    sqlite_course = copy_course(released[0], tmp_path / "sqlite")
-    config_sqlite = load_config(course_root=sqlite_course)
-    grade_class(config_sqlite, A, workers=2, progress=None)
+    config_sqlite = load_config(course_root=graded[0])  # the same class graded into SQLite
     assert scores(config_pg, good) == scores(config_sqlite, good)
     with Gradebook(load_config(course_root=course).CourseDirectory.db_url) as gb:
         assert gb.find_assignment(A).submissions == [], "grades went to SQLite, not PostgreSQL"
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the patched function reaches workers only when they are forked")
-def test_a_grading_worker_that_dies_costs_only_its_own_submission(released, tmp_path, monkeypatch):
+def test_a_grading_worker_that_dies_costs_only_its_own_submission(released, graded, tmp_path, monkeypatch):
     """The pool breaks; the unfinished submissions go to a fresh pool, the one that kills its worker fails."""
     from gutcourse.grading import classgrade
 
@@ -244,8 +251,7 @@ def test_a_grading_worker_that_dies_costs_only_its_own_submission(released, tmp_
     run = {o.student: o for o in grade_class(config, A, workers=2, progress=None)}
     assert run[victim].status == "failed" and "worker died" in run[victim].reason
     assert [s for s, o in run.items() if s != victim and "worker died" in o.reason] == []
-    baseline = {o.student: o.status for o in grade_class(load_config(course_root=copy_course(
-        released[0], tmp_path / "baseline")), A, workers=2, progress=None)}
+    baseline = {s: o.status for s, o in graded[1].items()}  # the same class graded without a death
     assert {s: o.status for s, o in run.items() if s != victim} == \
         {s: status for s, status in baseline.items() if s != victim}
 

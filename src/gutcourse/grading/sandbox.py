@@ -78,7 +78,7 @@ class GradingSandbox(Configurable):
     ).tag(config=True)
     use_bubblewrap = Bool(True, help="Use bubblewrap (bwrap) when not running as root.").tag(config=True)
     hide_paths = List(
-        Unicode(), ["/srv/nbgrader/exchange"],
+        Unicode(), ["/srv/nbgrader/exchange", "/usr/local/share/nbgrader"],
         help="More folders the kernel must not see (besides the course folder and the gradebook's).",
     ).tag(config=True)
     uid_base = Integer(
@@ -97,6 +97,23 @@ class Platform:
 
     mode: str
     why: str = ""  # why a stronger mode is not available
+
+
+# Top-level folders a kernel sees as they are (read-only): the system's programs, libraries and
+# settings. Every other top-level folder (/home, /root, /srv, /opt, /var, /run, /mnt, a /work ...)
+# is covered, with what the kernel needs put back; /tmp and /dev/shm are private scratch space.
+_SYSTEM_FOLDERS = frozenset({"usr", "lib", "lib32", "lib64", "libx32", "bin", "sbin", "etc", "proc", "sys",
+                             "dev", "tmp"})
+
+
+def _outside_system() -> list[str]:
+    """The top-level folders of this machine that are not the system's own."""
+    try:
+        names = sorted(os.listdir("/"))
+    except OSError:
+        return []
+    return [f"/{n}" for n in names if n not in _SYSTEM_FOLDERS and os.path.isdir(f"/{n}")
+            and not os.path.islink(f"/{n}")]
 
 
 def _checkout() -> str | None:
@@ -607,12 +624,13 @@ class Jail:
         self.cwd = os.path.realpath(cwd)
         home = os.path.realpath(os.path.expanduser("~"))
         self.hide = hide + list(policy.hide_paths)
-        # The grader's home and the package's checkout hold more than grading needs (the checkout:
-        # its git history, tests, answer banks, guide); what the kernel needs from them comes back.
-        self.mask = [home] if home != "/" else []
-        checkout = _checkout()
-        if checkout is not None and checkout != "/":
-            self.mask.append(checkout)
+        # Everything outside the system's own folders is covered: the grader's home, the package's
+        # checkout (its git history, tests, answer banks, guide), other courses and checkouts on the
+        # machine, services' data and sockets. What the kernel needs from them comes back read-only.
+        self.mask = _outside_system()
+        for private in (home, _checkout()):
+            if private and private != "/" and private not in self.mask:
+                self.mask.append(private)
         self.needed = needed
         self.uid = None
         if platform.mode == "namespaces":
