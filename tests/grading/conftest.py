@@ -32,6 +32,22 @@ def run_cli(course: Path, *args, timeout=600, **kwargs) -> subprocess.CompletedP
                           text=True, timeout=timeout, **kwargs)
 
 
+async def run_code(kc, code: str, timeout: float = 120) -> str:
+    """Run ``code`` in a kernel through client ``kc``; its printed output, and any error as 'Name: value'."""
+    msg_id = kc.execute(code)
+    out = []
+    while True:
+        msg = await kc.get_iopub_msg(timeout=timeout)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+        elif msg["msg_type"] == "error":
+            out.append(f"{msg['content']['ename']}: {msg['content']['evalue']}")
+        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return "".join(out)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -26,6 +26,8 @@ from traitlets.config import Config
 
 from gutcourse.grading import sandbox
 
+from .conftest import run_code
+
 pytestmark = pytest.mark.xdist_group("forkserver")
 
 SECRET_VAR = "GUTCOURSE_TEST_DB_PASSWORD"
@@ -87,21 +89,6 @@ def test_the_summary_line_says_how_kernels_start(tmp_path):
 
 
 # ----------------------------------------------------------------------------- live kernels
-async def _run(kc, code: str) -> str:
-    msg_id = kc.execute(code)
-    out = []
-    while True:
-        msg = await kc.get_iopub_msg(timeout=120)
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        if msg["msg_type"] == "stream":
-            out.append(msg["content"]["text"])
-        elif msg["msg_type"] == "error":
-            out.append(f"{msg['content']['ename']}: {msg['content']['evalue']}")
-        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-            return "".join(out)
-
-
 async def _start(config, folder: Path):
     km = sandbox.SandboxKernelManager(config=config)
     await km.start_kernel(cwd=str(folder))
@@ -171,7 +158,7 @@ def test_forked_kernels_are_fresh_isolated_and_hold_nothing_of_each_other(tmp_pa
                      "from ipykernel.kernelapp import IPKernelApp\n"
                      "print('PARENT', IPKernelApp.instance().parent_handle)\n"
                      "print('PIDS', sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))\n")
-            out_a, out_b = await _run(kc_a, probe), await _run(kc_b, probe)
+            out_a, out_b = await run_code(kc_a, probe), await run_code(kc_b, probe)
             for out in (out_a, out_b):
                 assert "PRELOADED True" in out and "CONFIGDIR True" in out and "PATH0 True" in out, out
                 assert "UID 0" not in out
@@ -180,7 +167,7 @@ def test_forked_kernels_are_fresh_isolated_and_hold_nothing_of_each_other(tmp_pa
             assert rand[0] != rand[1], "two forked kernels drew the same random numbers"
             # Bob's kernel cannot see or signal Alice's, nor the template.
             pid_a = _kernel_pid(km_a)
-            reach = await _run(kc_b, f"import os\ntry:\n    os.kill({pid_a}, 0); print('REACHED')\n"
+            reach = await run_code(kc_b, f"import os\ntry:\n    os.kill({pid_a}, 0); print('REACHED')\n"
                                      f"except OSError as e:\n    print('NO', type(e).__name__)\n"
                                      f"try:\n    os.kill({template.process.pid}, 0); print('REACHED')\n"
                                      f"except OSError as e:\n    print('NO', type(e).__name__)\n"
@@ -308,7 +295,7 @@ def test_a_kernel_inherits_no_keys_environment_or_output_of_the_grader_or_earlie
         km, kc = await _start(config, folder)
         first_uid = km._jail.uid
         try:
-            planted = await _run(kc, _KEYS + "print('ADDED', libc.syscall(ADD, b'user', b'planted-u', b's', 1, -4) > 0,"
+            planted = await run_code(kc, _KEYS + "print('ADDED', libc.syscall(ADD, b'user', b'planted-u', b's', 1, -4) > 0,"
                                               " libc.syscall(ADD, b'user', b'planted-s', b's', 1, -3) > 0)\n"
                                               "import sys\nsys.__stdout__.write('LEAK-OUT\\n'); sys.__stdout__.flush()\n"
                                               "os.write(1, b'LEAK-FD1\\n'); os.write(2, b'LEAK-FD2\\n')\n"
@@ -324,7 +311,7 @@ def test_a_kernel_inherits_no_keys_environment_or_output_of_the_grader_or_earlie
             await _stop(km, kc)
         assert km._jail.uid == first_uid
         try:
-            found = await _run(kc, _KEYS + "print('FOUND', search(-4, b'planted-u'), search(-3, b'planted-s'),"
+            found = await run_code(kc, _KEYS + "print('FOUND', search(-4, b'planted-u'), search(-3, b'planted-s'),"
                                            " search(-5, b'planted-u'))\n")
             assert "FOUND -1 -1 -1" in found, found
         finally:

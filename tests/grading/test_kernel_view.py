@@ -27,6 +27,8 @@ from jupyter_core.utils import run_sync
 from traitlets.config import Config
 
 from gutcourse.grading import sandbox
+
+from .conftest import run_code
 from learner_install.needles import PUBLIC_SETTINGS
 
 pytestmark = pytest.mark.xdist_group("forkserver")
@@ -130,21 +132,6 @@ def _course(tmp_path: Path) -> Config:
     return config
 
 
-async def _run(kc, code: str) -> str:
-    msg_id = kc.execute(code)
-    out = []
-    while True:
-        msg = await kc.get_iopub_msg(timeout=600)
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        if msg["msg_type"] == "stream":
-            out.append(msg["content"]["text"])
-        elif msg["msg_type"] == "error":
-            out.append(f"{msg['content']['ename']}: {msg['content']['evalue']}")
-        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-            return "".join(out)
-
-
 def test_a_grading_kernel_can_read_no_answer_gradebook_repository_or_grader_secret(tmp_path, monkeypatch):
     config = _course(tmp_path)
     mode = sandbox.detect(config).mode
@@ -171,7 +158,7 @@ def test_a_grading_kernel_can_read_no_answer_gradebook_repository_or_grader_secr
         kc.start_channels()
         try:
             await kc.wait_for_ready(timeout=120)
-            return await _run(kc, code)
+            return await run_code(kc, code, timeout=600)
         finally:
             kc.stop_channels()
             await km.shutdown_kernel(now=True)
