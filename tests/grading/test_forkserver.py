@@ -295,12 +295,20 @@ def test_a_kernel_inherits_no_keys_environment_or_output_of_the_grader_or_earlie
         km, kc = await _start(config, folder)
         first_uid = km._jail.uid
         try:
+            # The kernel is in a session of its own: not the grader's, whose terminal it could open.
+            stat = Path(f"/proc/{_kernel_pid(km)}/stat").read_text()
+            assert int(stat.rsplit(")", 1)[1].split()[3]) != os.getsid(0)
             planted = await run_code(kc, _KEYS + "print('ADDED', libc.syscall(ADD, b'user', b'planted-u', b's', 1, -4) > 0,"
                                               " libc.syscall(ADD, b'user', b'planted-s', b's', 1, -3) > 0)\n"
+                                              "libc.syscall.restype = ctypes.c_long\n"
+                                              "pk = libc.syscall(ctypes.c_long(KEYCTL), ctypes.c_long(22), ctypes.c_long(-1),"
+                                              " ctypes.c_long(-3))\n"
+                                              "print('PERSISTENT', pk < 0 or libc.syscall(ADD, b'user', b'planted-p', b's',"
+                                              " 1, ctypes.c_long(pk)) > 0)\n"
                                               "import sys\nsys.__stdout__.write('LEAK-OUT\\n'); sys.__stdout__.flush()\n"
                                               "os.write(1, b'LEAK-FD1\\n'); os.write(2, b'LEAK-FD2\\n')\n"
                                               f"print('ENV', {SECRET_VAR!r} in os.environ)\n")
-            assert "ADDED True True" in planted and "ENV False" in planted, planted
+            assert "ADDED True True" in planted and "ENV False" in planted and "PERSISTENT True" in planted, planted
         finally:
             await _stop(km, kc)
         # Kernels of one grading process take user ids in a cycle: start more until one reuses it.
@@ -312,8 +320,12 @@ def test_a_kernel_inherits_no_keys_environment_or_output_of_the_grader_or_earlie
         assert km._jail.uid == first_uid
         try:
             found = await run_code(kc, _KEYS + "print('FOUND', search(-4, b'planted-u'), search(-3, b'planted-s'),"
-                                           " search(-5, b'planted-u'))\n")
-            assert "FOUND -1 -1 -1" in found, found
+                                           " search(-5, b'planted-u'))\n"
+                                           "libc.syscall.restype = ctypes.c_long\n"
+                                           "pk = libc.syscall(ctypes.c_long(KEYCTL), ctypes.c_long(22), ctypes.c_long(-1),"
+                                           " ctypes.c_long(-3))\n"
+                                           "print('PFOUND', -1 if pk < 0 else search(pk, b'planted-p'))\n")
+            assert "FOUND -1 -1 -1" in found and "PFOUND -1" in found, found
         finally:
             await _stop(km, kc)
 

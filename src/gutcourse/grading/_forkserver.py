@@ -114,7 +114,9 @@ def _run_kernel(cmd: list[str], cwd: str) -> None:
 
 def _child(conn: socket.socket) -> int:
     """One kernel's supervisor: the sandbox of ``_sandbox_exec``, then the kernel forked inside it."""
-    os.setpgid(0, 0)
+    # A session of its own, not only a process group: a kernel in the grader's session could open
+    # the grader's terminal (/dev/tty), write on it, read it or type into it (red-team, session 17).
+    os.setsid()
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
     request, fds = _recv_request(conn)
@@ -207,10 +209,8 @@ def serve(path: str, listener: socket.socket) -> None:
                         except OSError:
                             pass
                     os._exit(code)
-                try:
-                    os.setpgid(pid, pid)
-                except OSError:
-                    pass  # the child did it first, or has already exited
+                # The child makes itself a session (and group) leader with setsid(); setting its
+                # group from here as well could make that fail, so this side leaves it alone.
                 children[pid] = conn
                 by_fd[conn.fileno()] = pid
                 # Only hang-ups: the request itself is still unread (the child reads it).

@@ -140,8 +140,8 @@ def _enter_namespaces(spec: dict) -> None:
 
 # keyctl(2) by machine; where it is missing there are no kernel keyrings to clear.
 _SYS_KEYCTL = {"x86_64": 250, "aarch64": 219, "i686": 288, "armv7l": 311, "ppc64le": 311, "s390x": 280}
-KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_CLEAR = 1, 7
-KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING = -4, -5
+KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_CLEAR, KEYCTL_GET_PERSISTENT = 1, 7, 22
+KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING = -3, -4, -5
 ENOSYS, EOPNOTSUPP = 38, 95
 
 
@@ -157,14 +157,19 @@ def _fresh_keyrings(libc) -> None:
     if number is None:
         return
     libc.syscall.restype = ctypes.c_long
+    long = ctypes.c_long
     for what, args in (("clearing the user keyring", (KEYCTL_CLEAR, KEY_SPEC_USER_KEYRING)),
                        ("clearing the user session keyring", (KEYCTL_CLEAR, KEY_SPEC_USER_SESSION_KEYRING)),
                        ("joining a new session keyring", (KEYCTL_JOIN_SESSION_KEYRING, None))):
-        if libc.syscall(number, *args) < 0:
+        if libc.syscall(long(number), *(long(a) if isinstance(a, int) else a for a in args)) < 0:
             err = ctypes.get_errno()
             if err in (ENOSYS, EOPNOTSUPP):
                 return  # keyrings are not built into this kernel: nothing to leak
             raise SandboxError(f"{what}: {os.strerror(err)}")
+    # The user's persistent keyring outlives its processes by days: empty it too.
+    persistent = libc.syscall(long(number), long(KEYCTL_GET_PERSISTENT), long(-1), long(KEY_SPEC_SESSION_KEYRING))
+    if persistent >= 0 and libc.syscall(long(number), long(KEYCTL_CLEAR), long(persistent)) < 0:
+        raise SandboxError(f"clearing the persistent keyring: {os.strerror(ctypes.get_errno())}")
 
 
 def _become_kernel(spec: dict, cmd: list[str], env: dict, run=None) -> None:

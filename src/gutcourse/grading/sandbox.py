@@ -868,7 +868,8 @@ class SandboxKernelManager(PromptKernelManager):
         except (OSError, ValueError):
             return ""
         said = [line.strip() for line in tail.splitlines() if line.startswith("gutcourse sandbox:")]
-        return said[-1][:300] if said else ""
+        # The kernel can write this file too: keep printable text only (no terminal escapes).
+        return "".join(ch for ch in said[-1][:300] if ch.isprintable()) if said else ""
 
     @property
     def exit_status(self) -> int | None:
