@@ -411,7 +411,7 @@ class ForkTemplate:
         self.socket = str(self.folder / "s")
         self.error = ""
         self.info: dict | None = None
-        env = {k: v for k, v in os.environ.items() if k in _TEMPLATE_ENV_KEEP or k.startswith("LC_")}
+        env = _kernel_environment(os.environ, _TEMPLATE_ENV_KEEP)
         for sub in ("home", "ipython", "mpl", "cache"):
             (self.folder / sub).mkdir()
         cache = _matplotlib_cache()
@@ -800,9 +800,9 @@ class PromptKernelManager(AsyncKernelManager):
 _KERNEL_ENV_KEEP = _TEMPLATE_ENV_KEEP + ("GUTCOURSE_DATA_DIR",)
 
 
-def _kernel_environment(environ) -> dict[str, str]:
-    """The part of the grader's environment a kernel may see: how to run Python, nothing else."""
-    return {k: v for k, v in environ.items() if k in _KERNEL_ENV_KEEP or k.startswith("LC_")}
+def _kernel_environment(environ, keep=_KERNEL_ENV_KEEP) -> dict[str, str]:
+    """The part of the grader's environment a kernel (or the template) may see: how to run Python."""
+    return {k: v for k, v in environ.items() if k in keep or k.startswith("LC_")}
 
 
 class SandboxKernelManager(PromptKernelManager):
