@@ -14,7 +14,8 @@ def _run(*args, timeout=120):
 
 
 def test_explorer_benchmark_runs_once_and_reports_every_update():
-    done = _run(BENCH / "explorer_updates.py", "--repeat", "1")
+    # Not timed: on a busy machine an update may go over its budget, which is the benchmark's business.
+    done = _run(BENCH / "explorer_updates.py", "--repeat", "1", "--report-only")
     assert done.returncode == 0, done.stderr
     assert "updates timed" in done.stdout
 
