@@ -20,12 +20,13 @@ LAB_PORT ?= 8888
 # with other work it also keeps the suite's share of the cores.
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) + 1 )))
 
-.PHONY: setup lab demo test release clean lock browser sandbox help
+.PHONY: setup lab demo test release clean lock browser sandbox hub hub-env help
 
 help:
 	@echo "make demo     the instructor chain on a simulated class in demo-course/ (release, submit, grade, report)"
 	@echo "make test     the whole test suite (installs what it needs)"
 	@echo "make lab      a learner workspace in JupyterLab on 127.0.0.1:$(LAB_PORT)"
+	@echo "make hub      (as root) the course on a multi-user JupyterHub on 127.0.0.1:$(HUB_PORT), with trial logins"
 	@echo "make release  generate the student versions of every assignment"
 	@echo "make setup    create .venv and install the pinned environment (idempotent)"
 	@echo "make lock     refresh constraints.txt from the newest allowed versions"
@@ -74,7 +75,18 @@ sandbox:
 	    || echo "could not install bubblewrap: grading as an ordinary user will use limits only"; \
 	else echo "bubblewrap not found: grading as an ordinary user uses limits only (docs/security.md)"; fi
 
-test: setup browser sandbox
+# The multi-user hub (deploy/hub/): as root, the students' venv and JupyterHub's proxy for the hub test.
+hub-env: setup
+	@if [ "$$(id -u)" = 0 ]; then $(PY) deploy/hub/hubctl.py env; \
+	else echo "not root: the JupyterHub test will skip (it creates Unix users)"; fi
+
+# JupyterHub with the course on 127.0.0.1:$(HUB_PORT), as root (docs/deployment.md); Ctrl-C stops it.
+HUB_PORT ?= 8000
+hub: setup
+	$(PY) deploy/hub/hubctl.py setup
+	GUTCOURSE_HUB_PORT=$(HUB_PORT) $(PY) deploy/hub/hubctl.py run
+
+test: setup browser sandbox hub-env
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
 lock:
@@ -87,5 +99,5 @@ lock:
 # Nothing under coursework/ is removed: in a real term it holds students' submissions,
 # grades and the gradebook. Nor is workspace/, a learner's own work.
 clean:
-	rm -rf demo-course artifacts .pytest_cache .jupyter $(VENV)
+	rm -rf demo-course artifacts .pytest_cache .jupyter $(VENV) deploy/hub/node_modules
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

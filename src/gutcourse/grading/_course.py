@@ -109,3 +109,35 @@ def make_api(config: Config):
     api = NbGraderAPI(coursedir=coursedir, config=config)
     api.log_level = logging.WARNING
     return api
+
+
+def give_back(folder: str | os.PathLike) -> int:
+    """Hand what root wrote in a course folder back to the folder's owner; returns how many paths changed.
+
+    On a hub the course belongs to a grader account (``grader-<course>``) whose formgrader
+    writes the gradebook, but grading runs as root so each kernel can get a user of its own.
+    Files root leaves behind (the gradebook, autograded/, feedback/, reports) would then be
+    read-only to the formgrader.  Only root-owned paths are changed, and nothing outside the
+    folder (symbolic links are not followed).  A folder root owns, or a run that is not
+    root's, is left as it is.
+    """
+    folder = Path(folder)
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return 0
+    try:
+        owner = folder.stat()
+    except OSError:
+        return 0
+    if owner.st_uid == 0:
+        return 0
+    changed = 0
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in (*dirnames, *filenames):
+            path = os.path.join(dirpath, name)
+            try:
+                if os.lstat(path).st_uid == 0:
+                    os.chown(path, owner.st_uid, owner.st_gid, follow_symlinks=False)
+                    changed += 1
+            except OSError:
+                continue
+    return changed
