@@ -40,6 +40,9 @@ c.Authenticator.allowed_users = set(instructors + students)
 c.Spawner.cmd = [str(venv / "bin" / "jupyterhub-singleuser")]
 c.Spawner.default_url = "/lab"
 c.Spawner.notebook_dir = "~"
+# A class logging in at once starts many servers together: give each time to start on a busy machine.
+c.Spawner.start_timeout = 300
+c.Spawner.http_timeout = 300
 
 
 def _extensions(spawner):
