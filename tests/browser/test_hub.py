@@ -275,6 +275,14 @@ def test_course_on_jupyterhub(hub, new_page):
     assert scores[RIGHT]["penalty"] == 0, scores
     assert scores[WRONG]["penalty"] == pytest.approx(0.10 * scores[WRONG]["score"]), scores
 
+    # --- grades out to the LMS: the exported score is the final one, late penalty applied
+    _gutcourse(hub, "export", ASSIGNMENT, "--to", "csv")
+    exported = (course / "coursework" / "exports" / f"{ASSIGNMENT}-csv.csv").read_text(encoding="utf-8")
+    for user in (RIGHT, WRONG):
+        final = scores[user]["score"] - scores[user]["penalty"]
+        line = next(row for row in exported.splitlines() if row.startswith(user + ","))
+        assert f"{final:g}" in line.split(","), (user, line, final)
+
     # --- each student fetches their feedback and sees their own result, no hidden tests
     hidden = _hidden_test_lines(course)
     for page, user in ((page1, RIGHT), (page2, WRONG)):

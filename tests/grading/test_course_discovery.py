@@ -53,3 +53,27 @@ def test_course_names_the_course_from_anywhere_and_nowhere_is_an_error(tmp_path)
     wrong = gutcourse("--course", str(elsewhere), "release", cwd=course)
     assert wrong.returncode == 2 and f"no nbgrader_config.py in {elsewhere}" in wrong.stderr
     assert not (course / "coursework" / "release").exists()
+
+
+def test_root_hands_files_back_to_the_owner_of_the_course(tmp_path):
+    """Grading as root in a course a grader account owns leaves the files with that account."""
+    import pytest
+
+    from gutcourse.grading._course import give_back
+
+    if os.geteuid() != 0:
+        pytest.skip("only root can write files as another user")
+    course = tmp_path / "course"
+    (course / "coursework" / "autograded").mkdir(parents=True)
+    written = course / "coursework" / "autograded" / "grades.txt"
+    written.write_text("7/9")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not the course's")
+    (course / "coursework" / "link").symlink_to(outside)
+    os.chown(course, 65534, 65534)  # nobody, as a grader account would own it
+    assert give_back(course) == 4  # coursework, autograded, grades.txt, the link itself
+    assert written.stat().st_uid == 65534 and written.stat().st_gid == 65534
+    assert os.lstat(course / "coursework" / "link").st_uid == 65534
+    assert outside.stat().st_uid == 0, "a link led give_back outside the course"
+    os.chown(course, 0, 0)
+    assert give_back(course) == 0, "a course root owns is left as it is"
