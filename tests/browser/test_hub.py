@@ -99,10 +99,20 @@ def hub():
     finally:
         instance.stop()
         (log.parent / "timings.json").write_text(json.dumps(instance.timings, indent=2) + "\n")
-    # Nothing the hub started outlives it: no process of its accounts is left.
-    for user in (INSTRUCTOR, RIGHT, WRONG, hubctl.GRADER):
+    # Nothing the hub started outlives it: no process of its users, and no course service of this
+    # hub's (the grader account may run another hub's, e.g. `make hub`).
+    for user in (INSTRUCTOR, RIGHT, WRONG):
         left = subprocess.run(["pgrep", "-u", user, "-a"], capture_output=True, text=True).stdout
         assert not left.strip(), f"processes of {user} outlived the hub:\n{left}"
+    pids = subprocess.run(["pgrep", "-u", hubctl.GRADER], capture_output=True, text=True).stdout.split()
+    ours = []
+    for pid in pids:
+        try:
+            if os.readlink(f"/proc/{pid}/cwd").startswith(str(TEST_ROOT)):
+                ours.append(pid)
+        except OSError:
+            pass
+    assert not ours, f"the course service outlived the hub: pids {ours}"
 
 
 def _gutcourse(hub, *args: str) -> str:
