@@ -56,6 +56,10 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 
+# Collecting from nbgrader's exchange (a hub): refuse what students can forge there, another
+# student's name, an early time stamp, links to the grader's files (gutcourse/grading/exchange.py).
+c.ExchangeFactory.collect = "gutcourse.grading.exchange.StrictCollect"
+
 # Late policy (docs/lms_export.md). These numbers are this course's choice, not a
 # standard: change them to your own. Each started day after the due date (plus any
 # extension) takes 10% off the score earned, at most 50%; up to 15 minutes late is

@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
     course, course_dir = settings["course_id"], Path(settings["course_dir"])
     venv_bin = str(Path(settings["venv"]) / "bin")
-    grader_env = {"PATH": f"{venv_bin}:/usr/bin:/bin"}
+    grader_env = {"PATH": f"{venv_bin}:/usr/bin:/bin",
+                  "JUPYTER_CONFIG_PATH": str(LOAD_ROOT / "etc" / "jupyter-grader")}  # nbgrader's hub settings
     done = subprocess.run([sys.executable, "-m", "gutcourse.cli", "--course", str(course_dir), "release", ASSIGNMENT],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr

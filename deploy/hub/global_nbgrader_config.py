@@ -1,7 +1,9 @@
 """nbgrader's settings for every account on the hub (students, instructors, the course service).
 
-`make hub` installs this file as <students' venv>/etc/jupyter/nbgrader_config.py,
-with @EXCHANGE@ replaced by the exchange folder; on a real server /etc/jupyter/ is the usual place.
+`make hub` writes this file, with @EXCHANGE@ replaced by the exchange folder, into the config dir
+of each kind of account (<hub>/etc/jupyter-student, -instructor, -grader; on JUPYTER_CONFIG_PATH),
+so two hubs sharing one Python environment keep their own exchange.
+On a real server /etc/jupyter/ is the usual place.
 The course's own settings (grading, late policy) stay in the course folder's nbgrader_config.py.
 """
 

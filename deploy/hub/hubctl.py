@@ -40,6 +40,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -203,6 +204,47 @@ def ensure_user(name: str) -> pwd.struct_passwd:
     return entry
 
 
+def _course_exchange(folder: Path, grader: pwd.struct_passwd) -> None:
+    """The course's folders in the exchange, made now with nbgrader's modes and the grader as owner.
+
+    Left to the first release, a student could make them first: their own ``outbound``
+    would hand other students a notebook of their choosing, and their own ``inbound``
+    would receive everyone's submissions.  A folder someone else owns stops the set-up.
+    """
+    modes = {folder: 0o755, folder / "outbound": 0o755, folder / "inbound": 0o2733, folder / "feedback": 0o711}
+    for path, mode in modes.items():
+        if not path.exists():
+            path.mkdir(mode=0o700)
+            os.chown(path, grader.pw_uid, grader.pw_gid)
+        info = os.lstat(path)
+        if path.is_symlink() or not path.is_dir() or info.st_uid != grader.pw_uid:
+            owner = _user_name(info.st_uid)
+            raise SetupError(f"{path} belongs to {owner}, not {grader.pw_name}: someone made it before the "
+                             f"course did; check what it holds, remove it, and run the set-up again")
+        os.chmod(path, mode)
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _close_checkout() -> None:
+    """Close this checkout to other accounts: it holds the solutions, hidden tests and the generator.
+
+    On a machine where students have accounts, a clone readable by all would undo everything
+    the learner installation keeps out of their reach.  Only the top folder changes (others
+    lose the right to enter it); root, which runs the hub and grading, is not affected.
+    """
+    mode = CHECKOUT.stat().st_mode
+    if mode & 0o007:
+        os.chmod(CHECKOUT, mode & ~0o007)
+        log(f"closed {CHECKOUT} to other accounts (it holds the solutions): mode {oct(mode & 0o777)} -> "
+            f"{oct(mode & 0o770)}")
+
+
 def _write_config(folder: Path, role: str) -> None:
     """A Jupyter config dir that switches nbgrader's extensions on or off for one kind of account."""
     wanted = ROLES[role]
@@ -236,13 +278,17 @@ def setup(n_students: int = 2, *, root: Path | None = None, student_names: list[
     venv = build_venv(Path(venv or root / "venv"))
     chp = proxy_command()
 
-    # nbgrader's settings for every account that runs this venv.
-    etc = venv / "etc" / "jupyter"
-    etc.mkdir(parents=True, exist_ok=True)
+    # nbgrader's settings for every account of this hub, in each kind of account's config dir
+    # (on JUPYTER_CONFIG_PATH), not in the venv: hubs that share the venv keep their own exchange.
+    old_global = venv / "etc" / "jupyter" / "nbgrader_config.py"
+    if old_global.is_file():  # where an earlier version put it
+        old_global.unlink()
     text = (HERE / "global_nbgrader_config.py").read_text(encoding="utf-8")
-    (etc / "nbgrader_config.py").write_text(text.replace("@EXCHANGE@", str(root / "exchange")), encoding="utf-8")
     for role in ROLES:
-        _write_config(root / "etc" / f"jupyter-{role}", role)
+        folder = root / "etc" / f"jupyter-{role}"
+        _write_config(folder, role)
+        (folder / "nbgrader_config.py").write_text(text.replace("@EXCHANGE@", str(root / "exchange")),
+                                                   encoding="utf-8")
 
     # The exchange: every account writes, nobody renames or deletes another's folders (sticky).
     exchange = root / "exchange"
@@ -255,26 +301,40 @@ def setup(n_students: int = 2, *, root: Path | None = None, student_names: list[
     names = list(student_names) if student_names is not None else students(n_students)
     for name in names:
         ensure_user(name)
+    _course_exchange(exchange / COURSE_ID, grader)
 
     # The instructor's gutcourse (grading tools, dataset generator): the course service only.
+    # Built in a folder nobody else can enter, then moved into place: at no moment is any of
+    # it open to other accounts (a process that opened a folder while it was open would keep it).
     instructor_src = root / "instructor"
+    building = Path(tempfile.mkdtemp(prefix=".instructor-", dir=root))  # mode 0700
+    previous = os.umask(0o027)
+    try:
+        shutil.copytree(CHECKOUT / "src", building / "src",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    finally:
+        os.umask(previous)
+    for dirpath, dirnames, filenames in os.walk(building):
+        for path in (dirpath, *(os.path.join(dirpath, f) for f in filenames)):
+            os.chown(path, 0, grader.pw_gid)
+    os.chmod(building, 0o750)
     if instructor_src.exists():
-        shutil.rmtree(instructor_src)
-    shutil.copytree(CHECKOUT / "src", instructor_src / "src",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    for dirpath, dirnames, filenames in os.walk(instructor_src):
-        os.chown(dirpath, 0, grader.pw_gid)
-        os.chmod(dirpath, 0o750)
-        for f in filenames:
-            os.chown(os.path.join(dirpath, f), 0, grader.pw_gid)
-            os.chmod(os.path.join(dirpath, f), 0o640)
+        retired = Path(tempfile.mkdtemp(prefix=".retired-", dir=root))
+        os.rename(instructor_src, retired / "instructor")
+        shutil.rmtree(retired)
+    os.rename(building, instructor_src)
 
     # The course: the checkout's configuration and sources, owned by the grader account and
-    # closed to everyone else.  An existing course (a gradebook, submissions) is never
-    # replaced: only missing sources are added.
+    # closed to everyone else from the moment it exists.  An existing course (a gradebook,
+    # submissions) is never replaced: only missing sources are added.
     course = root / "courses" / COURSE_ID
-    course.mkdir(parents=True, exist_ok=True)
+    course.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(course.parent, 0o755)
+    if not course.exists():
+        course.mkdir(mode=0o700)
+    os.chown(course, grader.pw_uid, grader.pw_gid)
+    os.chmod(course, 0o700)
+    _close_checkout()
     if not (course / "nbgrader_config.py").exists():
         shutil.copy2(CHECKOUT / "nbgrader_config.py", course / "nbgrader_config.py")
     source = course / "coursework" / "source"
@@ -286,8 +346,7 @@ def setup(n_students: int = 2, *, root: Path | None = None, student_names: list[
             shutil.copytree(item, source / item.name, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
         else:
             shutil.copy2(item, source / item.name)
-    run(["chown", "-R", f"{GRADER}:{GRADER}", str(course)])
-    os.chmod(course, 0o700)
+    run(["chown", "-R", "--no-dereference", f"{GRADER}:{GRADER}", str(course)])
 
     state = root / "state"
     state.mkdir(exist_ok=True)

@@ -218,6 +218,16 @@ def test_course_on_jupyterhub(hub, new_page):
     _gutcourse(hub, "release", ASSIGNMENT)
     assert (course / "coursework" / "release" / ASSIGNMENT).stat().st_uid == pwd.getpwnam("grader-gut-immunity").pw_uid
 
+    # Before any release the course's folders in the exchange are the grader's: no student can
+    # make them first (and hand out a notebook of their own, or receive everyone's submissions).
+    grader_uid = pwd.getpwnam("grader-gut-immunity").pw_uid
+    for sub in ("", "outbound", "inbound", "feedback"):
+        assert (hub.root / "exchange" / "gut-immunity" / sub).stat().st_uid == grader_uid, sub
+    # The checkout this runs from holds the solutions: closed to students (setup closes it).
+    solution = REPO / "coursework" / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    assert _as_user(WRONG, "cat", str(solution)).returncode != 0, "a student read the checkout's solutions"
+    assert _as_user(WRONG, "ls", str(hub.root / "instructor" / "src")).returncode != 0
+
     # --- the instructor releases ps0 to the exchange from the formgrader (the course service)
     teacher = _login(new_page, hub, INSTRUCTOR, next_path="/services/gut-immunity/formgrader")
     teacher.locator("table.table tbody tr", has_text=ASSIGNMENT).wait_for(timeout=UI_MS)
@@ -340,3 +350,54 @@ def _hidden_test_lines(course: Path) -> list[str]:
                 lines.append(line.strip())
     assert lines, "ps0's source has no hidden tests to look for"
     return lines
+
+
+def test_make_hub_prints_its_url_and_logins_and_ctrl_c_stops_everything(tmp_path):
+    """What `make hub` runs (hubctl.py setup, then run), in a hub folder of its own."""
+    import signal
+
+    if os.geteuid() != 0:
+        unavailable("the hub needs root")
+    hubctl = _hubctl()
+    root = Path("/srv/gutcourse-hub-test-run")
+    shutil.rmtree(root, ignore_errors=True)
+    hubctl.setup(root=root, student_names=[RIGHT], instructor=INSTRUCTOR, venv=hubctl.DEFAULT_ROOT / "venv")
+    port = hubctl.free_port()
+    env = dict(os.environ, GUTCOURSE_HUB_ROOT=str(root), GUTCOURSE_HUB_PORT=str(port))
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, str(REPO / "deploy" / "hub" / "hubctl.py"), "run"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("Ctrl-C stops"):
+                break
+        ready_s = time.monotonic() - started
+        text = "".join(lines)
+        assert f"http://127.0.0.1:{port}" in text and "shared password" in text, text
+        assert INSTRUCTOR in text and RIGHT in text and "/services/gut-immunity/formgrader" in text, text
+        password = re.search(r"shared password (\S+)", text).group(1)
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/hub/api/", timeout=30) as response:
+            assert response.status == 200
+        import psutil
+
+        started_by_it = psutil.Process(proc.pid).children(recursive=True)
+        names = " ".join(" ".join(p.cmdline()[:2]) for p in started_by_it)
+        assert "jupyterhub" in names and "configurable-http-proxy" in names, names
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    # The hub, its proxy and the course service are gone (the service ran in this hub's course folder).
+    time.sleep(1)
+    alive = [p for p in started_by_it if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"processes outlived Ctrl-C: {[p.cmdline()[:3] for p in alive]}"
+    service = subprocess.run(["pgrep", "-u", "grader-gut-immunity"], capture_output=True, text=True).stdout.split()
+    assert not [p for p in service if os.readlink(f"/proc/{p}/cwd").startswith(str(root))]
+    assert len(password) >= 8
+    (ARTIFACTS.parent / "hub").mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS.parent / "hub" / "make_hub_ready_s.txt").write_text(f"{ready_s:.1f}\n")

@@ -130,6 +130,10 @@ def _submissions(rel, src, canary: Path, port: int) -> dict:
         (folder / f"{A}.ipynb").read_text()[:5000])
     subs["empty_file"] = lambda folder: (folder / f"{A}.ipynb").write_text("")
     subs["misnamed"] = lambda folder: (folder / f"{A}.ipynb").rename(folder / f"{A} (1).ipynb")
+    # A link in the submission to the grader's files (red-team, issue 14): nbgrader's copy for
+    # grading would follow it and put the source notebook beside the student's code.
+    subs["linked_loot"] = lambda folder: (folder / "loot.ipynb").symlink_to(
+        folder.parents[2] / "source" / A / f"{A}.ipynb")
     subs["no_notebook"] = lambda folder: (folder / f"{A}.ipynb").unlink()
 
     # Cell structure.
@@ -349,7 +353,7 @@ def test_the_run_finishes_quickly_and_the_gradebook_is_intact(graded):
     assert graded.run.backup is not None and graded.run.backup in list_backups(graded.course)
     assert "grading sandbox" in graded.run.sandbox
     failed = {o.student for o in graded.run if o.status == "failed"}
-    assert failed == {"malformed_json", "empty_file", "misnamed", "no_notebook"}
+    assert failed == {"malformed_json", "empty_file", "misnamed", "no_notebook", "linked_loot"}
 
 
 def test_correct_neighbours_get_their_right_grades(graded):
@@ -366,12 +370,22 @@ def test_correct_neighbours_get_their_right_grades(graded):
     ("empty_file", ["EmptyNotebook"]),
     ("misnamed", ["MissingNotebook", f"{A} (1).ipynb", "rename"]),
     ("no_notebook", ["MissingNotebook", f"no {A}.ipynb"]),
+    ("linked_loot", ["loot.ipynb", "symbolic link", "not graded"]),
 ])
 def test_damaged_submissions_are_reported_with_a_reason(graded, student, words):
     outcome = graded.outcome[student]
     assert outcome.status == "failed"
     for word in words:
         assert word in outcome.reason, outcome.reason
+
+
+def test_a_linked_file_in_a_submission_never_reaches_grading(graded):
+    assert not (graded.course / "autograded" / "linked_loot").exists()
+    from gutcourse.grading.classgrade import unsafe_entries
+
+    folder = graded.course / "submitted" / "linked_loot" / A
+    assert [rel for rel, _ in unsafe_entries(folder)] == ["loot.ipynb"]
+    assert unsafe_entries(graded.course / "submitted" / "good1" / A) == []
 
 
 # --------------------------------------------------------------------------- cell structure

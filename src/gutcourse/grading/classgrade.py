@@ -30,6 +30,7 @@ import json
 import multiprocessing
 import os
 import re
+import stat
 import sys
 import threading
 import time
@@ -75,6 +76,27 @@ def submitted_students(config, assignment: str) -> list[str]:
     if not submitted.is_dir():
         return []
     return sorted(p.name for p in submitted.iterdir() if (p / assignment).is_dir())
+
+
+def unsafe_entries(folder: Path) -> list[tuple[str, str]]:
+    """Entries of a submission that are not plain files or folders: (relative path, what it is).
+
+    A symbolic link in a submission would be followed by nbgrader when it copies the folder
+    for grading, carrying whatever the link reaches (the gradebook, the course's sources)
+    to where the student's code runs; a pipe or a device would hang or flood that copy.
+    """
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in [*dirnames, *filenames]:
+            path = os.path.join(dirpath, name)
+            mode = os.lstat(path).st_mode
+            rel = os.path.relpath(path, folder)
+            if stat.S_ISLNK(mode):
+                found.append((rel, f"a symbolic link (to {os.readlink(path)})"))
+            elif not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                found.append((rel, "not a regular file (a pipe, socket or device)"))
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+    return found
 
 
 def fingerprint(folder: Path) -> str:
@@ -295,6 +317,15 @@ def _grade_class(config, assignment: str, *, workers: int, force: bool, progress
     outcomes: dict[str, GradeOutcome] = {}
     todo, prints = [], {}
     for student in students:
+        unsafe = unsafe_entries(root / "submitted" / student / assignment)
+        if unsafe:
+            where, what = unsafe[0]
+            _marker(config, assignment, student).unlink(missing_ok=True)
+            outcomes[student] = GradeOutcome(
+                student, "failed", 0.0,
+                f"submitted/{student}/{assignment}/{where} is {what}: a submission holds only files and "
+                f"folders, so it was not graded; remove that and grade again")
+            continue
         prints[student] = fingerprint(root / "submitted" / student / assignment)
         marker = _marker(config, assignment, student)
         if not force and marker.is_file() and student in in_gradebook \
