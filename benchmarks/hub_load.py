@@ -132,8 +132,11 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
     course, course_dir = settings["course_id"], Path(settings["course_dir"])
     venv_bin = str(Path(settings["venv"]) / "bin")
+    # As the course service runs: nbgrader's hub settings, and the instructor's gutcourse
+    # (the course's nbgrader_config.py names its collect class).
     grader_env = {"PATH": f"{venv_bin}:/usr/bin:/bin",
-                  "JUPYTER_CONFIG_PATH": str(LOAD_ROOT / "etc" / "jupyter-grader")}  # nbgrader's hub settings
+                  "JUPYTER_CONFIG_PATH": str(LOAD_ROOT / "etc" / "jupyter-grader"),
+                  "PYTHONPATH": str(LOAD_ROOT / "instructor" / "src")}
     done = subprocess.run([sys.executable, "-m", "gutcourse.cli", "--course", str(course_dir), "release", ASSIGNMENT],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -186,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
             failures.append(f"{name}: nothing collected")
         elif hashlib.sha256(nb.read_bytes()).hexdigest() != digest:
             failures.append(f"{name}: the collected notebook differs from what was submitted")
+        elif per_student[name] and (nb.parent / "timestamp.txt").read_text() != \
+                (per_student[name][0] / "timestamp.txt").read_text():
+            failures.append(f"{name}: an honest submission's time stamp was changed by collect")
     total_s = time.monotonic() - t0
     print(f"students {args.students}, at most {args.concurrency} at a time, loopback hub")
     print(f"  set-up (users, course, release to the exchange) {setup_s:7.1f} s")
