@@ -385,12 +385,13 @@ class Hub:
         self.process: subprocess.Popen | None = None
         self.api_token = secrets.token_hex(32)
 
-    def start(self, timeout: float = 180) -> "Hub":
+    def start(self, timeout: float = 420) -> "Hub":
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "IPYTHON", "PYTHON"))}
+        self.api_port = free_port()
         env.update(
             GUTCOURSE_HUB_ROOT=str(self.root),
             GUTCOURSE_HUB_PORT=str(self.port),
-            GUTCOURSE_HUB_API_PORT=str(free_port()),
+            GUTCOURSE_HUB_API_PORT=str(self.api_port),
             GUTCOURSE_HUB_PROXY_API_PORT=str(free_port()),
             GUTCOURSE_HUB_SERVICE_PORT=str(free_port()),
             GUTCOURSE_HUB_PASSWORD=self.password,
@@ -449,15 +450,56 @@ class Hub:
             return status, raw.decode("utf-8", "replace")
 
     def stop(self, timeout: float = 60) -> None:
-        """Stop the hub (it stops the proxy, the course service and the users' servers it started)."""
-        if self.process is None or self.process.poll() is not None:
+        """Stop the hub (it stops the proxy, the course service and the users' servers it started).
+
+        A hub that died, or did not finish stopping, can leave the servers it started running:
+        they are found by the hub address in their environment and stopped too.
+        """
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        self._stop_leftovers()
+
+    def _stop_leftovers(self, grace: float = 10) -> None:
+        if getattr(self, "api_port", None) is None:
             return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
+        marker = f"JUPYTERHUB_API_URL=http://127.0.0.1:{self.api_port}/".encode()
+        left = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as fh:
+                    if marker in fh.read():
+                        left.append(int(entry))
+            except OSError:
+                continue
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+        deadline = time.monotonic() + grace
+        while left and time.monotonic() < deadline:
+            left = [pid for pid in left if os.path.exists(f"/proc/{pid}") and not _zombie(pid)]
+            time.sleep(0.2)
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 def _interrupt(signum, frame):

@@ -73,6 +73,20 @@ roles = [
      "scopes": ["list:users", "read:users", "list:groups", "read:groups", f"groups!group=nbgrader-{course}"]},
 ]
 
+# JupyterHub 5 gives a service it starts ten tries of one second each to answer, then stops
+# (JupyterHub.start_service); the course service, a JupyterLab with nbgrader, can need longer on
+# a busy machine.  Each try here waits up to 30 s instead: at most five minutes in all.
+from jupyterhub.objects import Server as _Server  # noqa: E402
+
+_wait_up = _Server.wait_up
+
+
+def _patient_wait_up(self, timeout=10, http=False, ssl_context=None, extra_path=""):
+    return _wait_up(self, timeout=max(timeout, 30), http=http, ssl_context=ssl_context, extra_path=extra_path)
+
+
+_Server.wait_up = _patient_wait_up
+
 # The course as a hub service: one server for the course's graders, run as the grader account
 # in the course folder, with the formgrader and create-assignment switched on.
 c.JupyterHub.services = [{

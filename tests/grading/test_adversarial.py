@@ -134,6 +134,9 @@ def _submissions(rel, src, canary: Path, port: int) -> dict:
     # grading would follow it and put the source notebook beside the student's code.
     subs["linked_loot"] = lambda folder: (folder / "loot.ipynb").symlink_to(
         folder.parents[2] / "source" / A / f"{A}.ipynb")
+    # The submission folder itself a link to the source assignment (red-team, round 2).
+    subs["linked_folder"] = lambda folder: (shutil.rmtree(folder), folder.symlink_to(
+        folder.parents[2] / "source" / A))
     subs["no_notebook"] = lambda folder: (folder / f"{A}.ipynb").unlink()
 
     # Cell structure.
@@ -353,7 +356,7 @@ def test_the_run_finishes_quickly_and_the_gradebook_is_intact(graded):
     assert graded.run.backup is not None and graded.run.backup in list_backups(graded.course)
     assert "grading sandbox" in graded.run.sandbox
     failed = {o.student for o in graded.run if o.status == "failed"}
-    assert failed == {"malformed_json", "empty_file", "misnamed", "no_notebook", "linked_loot"}
+    assert failed == {"malformed_json", "empty_file", "misnamed", "no_notebook", "linked_loot", "linked_folder"}
 
 
 def test_correct_neighbours_get_their_right_grades(graded):
@@ -371,6 +374,7 @@ def test_correct_neighbours_get_their_right_grades(graded):
     ("misnamed", ["MissingNotebook", f"{A} (1).ipynb", "rename"]),
     ("no_notebook", ["MissingNotebook", f"no {A}.ipynb"]),
     ("linked_loot", ["loot.ipynb", "symbolic link", "not graded"]),
+    ("linked_folder", [f"submitted/linked_folder/{A} is a symbolic link", "not graded"]),
 ])
 def test_damaged_submissions_are_reported_with_a_reason(graded, student, words):
     outcome = graded.outcome[student]
@@ -381,6 +385,7 @@ def test_damaged_submissions_are_reported_with_a_reason(graded, student, words):
 
 def test_a_linked_file_in_a_submission_never_reaches_grading(graded):
     assert not (graded.course / "autograded" / "linked_loot").exists()
+    assert not (graded.course / "autograded" / "linked_folder").exists()
     from gutcourse.grading.classgrade import unsafe_entries
 
     folder = graded.course / "submitted" / "linked_loot" / A

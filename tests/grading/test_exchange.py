@@ -10,7 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import pwd
+import secrets
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -58,7 +60,7 @@ def submission(inbound: Path, named: str, owner: str, when: dt.datetime, *, secr
     (folder / f"{A}.ipynb").write_text(text)
     (folder / "timestamp.txt").write_text(_ts(when))
     if secret:
-        (folder / "submission_secret.txt").write_text("s3cret")
+        (folder / "submission_secret.txt").write_text(secrets.token_hex(64))  # as nbgrader writes it
     entry = pwd.getpwnam(owner)
     for path in (folder, *folder.iterdir()):
         os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
@@ -181,3 +183,180 @@ def test_the_latest_honest_submission_wins_over_a_forged_later_one(exchange):
     submission(inbound, OTHER, STUDENT, now + dt.timedelta(seconds=30), text="planted")
     collect(config, False)
     assert (collected(coursework, OTHER) / f"{A}.ipynb").read_text() == "daemon's own work"
+
+
+# --------------------------------------------------------------------------- red-team, round 2
+# A student's folder is theirs while it is collected: they can swap what is in it between the
+# grader's look and the grader's copy, and make entries that break a naive copy.  Each case
+# below failed against the first StrictCollect; one bad submission must never stop the others.
+
+def _now():
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def _honest_neighbour(inbound):
+    submission(inbound, OTHER, OTHER, _now(), text="daemon's work")
+
+
+def _neighbour_collected(coursework):
+    return (collected(coursework, OTHER) / f"{A}.ipynb").read_text() == "daemon's work"
+
+
+def _chown(path, user=STUDENT):
+    os.chown(path, pwd.getpwnam(user).pw_uid, -1, follow_symlinks=False)
+
+
+def _swap_when_copying_starts(monkeypatch, coursework, swap):
+    """Run ``swap`` just as the grader starts copying this student's submission."""
+    mkdir = os.mkdir
+    done = []
+
+    def hooked(path, *args, **kwargs):
+        result = mkdir(path, *args, **kwargs)
+        if not done and str(path).startswith(str(collected(coursework, STUDENT)) + ".collecting-"):
+            done.append(path)
+            swap()
+        return result
+
+    monkeypatch.setattr(os, "mkdir", hooked)
+
+
+def test_a_folder_named_timestamp_txt_does_not_stop_the_collect(exchange):
+    config, inbound, coursework, _ = exchange
+    _honest_neighbour(inbound)
+    folder = submission(inbound, STUDENT, STUDENT, _now())
+    (folder / "timestamp.txt").unlink()
+    (folder / "timestamp.txt").mkdir()
+    _chown(folder / "timestamp.txt")
+    assert collect(config, False)["success"]
+    assert _neighbour_collected(coursework)
+    assert not collected(coursework, STUDENT).exists()
+
+
+def test_a_sparse_huge_file_is_left_behind_and_stops_nothing(exchange):
+    config, inbound, coursework, _ = exchange
+    _honest_neighbour(inbound)
+    folder = submission(inbound, STUDENT, STUDENT, _now())
+    with open(folder / "big.bin", "wb") as fh:
+        fh.truncate(101 * 1000 * 1000)  # 101 MB apparent, no disk used
+    _chown(folder / "big.bin")
+    assert collect(config, False)["success"]
+    assert _neighbour_collected(coursework)
+    assert (collected(coursework, STUDENT) / f"{A}.ipynb").read_text() == "my answers"
+    assert not (collected(coursework, STUDENT) / "big.bin").exists()
+
+
+def test_a_very_deep_tree_is_refused_and_stops_nothing(exchange):
+    config, inbound, coursework, _ = exchange
+    _honest_neighbour(inbound)
+    folder = submission(inbound, STUDENT, STUDENT, _now())
+    try:
+        subprocess.run(["sh", "-c", "for i in $(seq 1100); do mkdir d && cd d || exit 1; done"],
+                       cwd=folder, check=True, timeout=60)
+        subprocess.run(["chown", "-R", f"{STUDENT}:", str(folder)], check=True, timeout=60)
+        assert collect(config, False)["success"]
+        assert _neighbour_collected(coursework)
+        assert not collected(coursework, STUDENT).exists()
+    finally:  # shutil.rmtree (pytest's clean-up) recurses too deep for this tree
+        subprocess.run(["rm", "-rf", str(folder / "d")], timeout=60)
+
+
+def test_a_secret_that_is_not_what_submit_writes_is_refused(exchange):
+    """nbgrader's release_feedback fails for the whole class on a secret it cannot read."""
+    config, inbound, coursework, _ = exchange
+    _honest_neighbour(inbound)
+    folder = submission(inbound, STUDENT, STUDENT, _now())
+    (folder / "submission_secret.txt").write_bytes(b"\xff\xfe not utf-8")
+    assert collect(config, False)["success"]
+    assert _neighbour_collected(coursework)
+    assert not collected(coursework, STUDENT).exists()
+
+
+def test_a_folder_swapped_for_a_link_after_the_look_is_not_followed(exchange, monkeypatch):
+    from gutcourse.grading.exchange import StrictCollect
+
+    config, inbound, coursework, tmp = exchange
+    folder = submission(inbound, STUDENT, STUDENT, _now())
+    look = StrictCollect.init_src
+
+    def student_swaps_after_the_look(self):
+        look(self)
+        os.rename(folder, inbound / "kept")
+        folder.symlink_to(tmp / "private")
+
+    monkeypatch.setattr(StrictCollect, "init_src", student_swaps_after_the_look)
+    collect(config, False)
+    assert not (collected(coursework, STUDENT) / "gradebook.txt").exists(), "the grader's files were copied"
+
+
+def test_a_subfolder_swapped_for_a_link_during_the_copy_is_not_followed(exchange, monkeypatch):
+    config, inbound, coursework, tmp = exchange
+    folder = submission(inbound, STUDENT, STUDENT, _now())
+    (folder / "sub").mkdir()
+    _chown(folder / "sub")
+
+    def swap():
+        os.rename(folder / "sub", folder / "kept")
+        (folder / "sub").symlink_to(tmp / "private")
+
+    _swap_when_copying_starts(monkeypatch, coursework, swap)
+    assert collect(config, False)["success"]
+    monkeypatch.undo()
+    got = collected(coursework, STUDENT)
+    assert (got / f"{A}.ipynb").read_text() == "my answers"
+    assert not (got / "sub" / "gradebook.txt").exists(), "a link was followed"
+
+
+def test_a_file_swapped_for_a_link_to_dev_zero_during_the_copy_is_not_read(exchange, monkeypatch):
+    import resource
+    import signal
+
+    config, inbound, coursework, _ = exchange
+    _honest_neighbour(inbound)
+    folder = submission(inbound, STUDENT, STUDENT, _now())
+    (folder / "notes.txt").write_text("mine")
+    _chown(folder / "notes.txt")
+
+    def swap():
+        (folder / "notes.txt").unlink()
+        (folder / "notes.txt").symlink_to("/dev/zero")
+
+    _swap_when_copying_starts(monkeypatch, coursework, swap)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    old = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (50 * 2**20, old[1]))  # 50 MB, not the whole disk
+    try:
+        result = collect(config, False)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old)
+        signal.signal(signal.SIGXFSZ, old_handler)
+        monkeypatch.undo()
+    assert result["success"], result.get("error")
+    notes = collected(coursework, STUDENT) / "notes.txt"
+    assert not notes.exists(), "the grader copied what a link reached"
+    assert _neighbour_collected(coursework)
+
+
+def test_an_edit_after_the_look_moves_the_time(exchange, monkeypatch):
+    import time
+
+    from nbgrader.utils import parse_utc
+
+    from gutcourse.grading.exchange import StrictCollect
+
+    config, inbound, coursework, _ = exchange
+    config.StrictCollect.timestamp_tolerance = 1.0  # stands in for "collected days after the due date"
+    claimed = _now()
+    folder = submission(inbound, STUDENT, STUDENT, claimed, text="on time")
+    look = StrictCollect.init_src
+
+    def student_edits_after_the_look(self):
+        look(self)
+        time.sleep(2)
+        (folder / f"{A}.ipynb").write_text("written after the look")
+
+    monkeypatch.setattr(StrictCollect, "init_src", student_edits_after_the_look)
+    assert collect(config, False)["success"]
+    got = collected(coursework, STUDENT)
+    assert (got / f"{A}.ipynb").read_text() == "written after the look"
+    assert parse_utc((got / "timestamp.txt").read_text()) > claimed + dt.timedelta(seconds=1.5)

@@ -78,24 +78,43 @@ def submitted_students(config, assignment: str) -> list[str]:
     return sorted(p.name for p in submitted.iterdir() if (p / assignment).is_dir())
 
 
-def unsafe_entries(folder: Path) -> list[tuple[str, str]]:
-    """Entries of a submission that are not plain files or folders: (relative path, what it is).
+def unsafe_entries(folder: Path, max_depth: int = 32) -> list[tuple[str, str]]:
+    """What in a submission is not a plain file or folder: (relative path, what it is).
 
     A symbolic link in a submission would be followed by nbgrader when it copies the folder
     for grading, carrying whatever the link reaches (the gradebook, the course's sources)
     to where the student's code runs; a pipe or a device would hang or flood that copy.
+    The submission's folder and the student's folder above it count too.  Read without
+    recursion, and never through a link.
     """
     found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        for name in [*dirnames, *filenames]:
-            path = os.path.join(dirpath, name)
-            mode = os.lstat(path).st_mode
-            rel = os.path.relpath(path, folder)
-            if stat.S_ISLNK(mode):
-                found.append((rel, f"a symbolic link (to {os.readlink(path)})"))
-            elif not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                found.append((rel, "not a regular file (a pipe, socket or device)"))
-        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+    for outer, label in ((folder.parent, ".."), (folder, ".")):
+        try:
+            mode = os.lstat(outer).st_mode
+        except OSError as err:
+            return [(label, f"unreadable ({err.strerror})")]
+        if stat.S_ISLNK(mode):
+            return [(label, f"a symbolic link (to {os.readlink(outer)})")]
+        if not stat.S_ISDIR(mode):
+            return [(label, "not a folder")]
+    stack = [(str(folder), 0)]
+    while stack:
+        current, depth = stack.pop()
+        try:
+            with os.scandir(current) as it:
+                for entry in it:
+                    rel = os.path.relpath(entry.path, folder)
+                    if entry.is_symlink():
+                        found.append((rel, f"a symbolic link (to {os.readlink(entry.path)})"))
+                    elif entry.is_dir(follow_symlinks=False):
+                        if depth + 1 > max_depth:
+                            found.append((rel, f"folders nested more than {max_depth} deep"))
+                        else:
+                            stack.append((entry.path, depth + 1))
+                    elif not entry.is_file(follow_symlinks=False):
+                        found.append((rel, "not a regular file (a pipe, socket or device)"))
+        except OSError as err:
+            found.append((os.path.relpath(current, folder), f"unreadable ({err.strerror})"))
     return found
 
 
@@ -320,10 +339,12 @@ def _grade_class(config, assignment: str, *, workers: int, force: bool, progress
         unsafe = unsafe_entries(root / "submitted" / student / assignment)
         if unsafe:
             where, what = unsafe[0]
+            place = {".": f"submitted/{student}/{assignment}", "..": f"submitted/{student}"}.get(
+                where, f"submitted/{student}/{assignment}/{where}")
             _marker(config, assignment, student).unlink(missing_ok=True)
             outcomes[student] = GradeOutcome(
                 student, "failed", 0.0,
-                f"submitted/{student}/{assignment}/{where} is {what}: a submission holds only files and "
+                f"{place} is {what}: a submission holds only files and "
                 f"folders, so it was not graded; remove that and grade again")
             continue
         prints[student] = fingerprint(root / "submitted" / student / assignment)

@@ -23,6 +23,11 @@ is that process.  On the course's hub a student could (docs/security.md, "The ex
   seconds after the time it claims, the latest change counts as its time (and is written
   to the collected ``timestamp.txt``), so lateness follows what the student really did.
 
+The student can change their folder while it is being collected (it is theirs), so nothing
+is trusted between looking and copying: every file and folder is opened without following
+links, relative to its already-open parent, checked on the open descriptor and copied from
+it, and the times are read after the copy.  A submission that breaks a limit (size, depth,
+number of files) or cannot be read is refused on its own; the rest of the class is collected.
 Each refusal is logged as an error naming the folder and the reason.  Use it with::
 
     c.ExchangeFactory.collect = "gutcourse.grading.exchange.StrictCollect"
@@ -31,26 +36,36 @@ Each refusal is logged as an error naming the folder and the reason.  Use it wit
 from __future__ import annotations
 
 import datetime as dt
+import errno
+import fnmatch
 import glob
 import os
+import re
+import secrets
 import shutil
 import stat
 from collections import defaultdict
 
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.exchange.default.collect import ExchangeCollect
-from nbgrader.utils import check_mode, ignore_patterns, parse_utc
-from traitlets import Float
+from nbgrader.utils import check_mode, parse_utc
+from traitlets import Float, Integer
 
 try:
     import pwd
 except ImportError:  # pragma: no cover  (Windows: no owners to check)
     pwd = None
 
-__all__ = ["StrictCollect", "inspect_submission"]
+__all__ = ["StrictCollect", "inspect_submission", "SubmissionRefused"]
 
 SECRET = "submission_secret.txt"
 TIMESTAMP = "timestamp.txt"
+_OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+_SECRET_TEXT = re.compile(r"[0-9a-fA-F]{16,256}")
+
+
+class SubmissionRefused(Exception):
+    """One submission is not collected; the message says why."""
 
 
 def _owner(uid: int) -> str:
@@ -62,46 +77,159 @@ def _owner(uid: int) -> str:
         return f"uid {uid}"
 
 
+def _utc(seconds: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).replace(tzinfo=None)
+
+
+def walk_submission(path: str, student: str | None, *, check_owner: bool = True, dest: str | None = None,
+                    ignore=(), include=("*",), max_file_bytes: int = 100_000_000,
+                    max_total_bytes: int = 100_000_000, max_entries: int = 10_000,
+                    max_depth: int = 32) -> dict:
+    """Look at (and with ``dest``, copy) one submission folder without following any link.
+
+    Every entry is opened relative to its open parent with ``O_NOFOLLOW`` and judged by
+    ``fstat`` on that descriptor, so a student who swaps a file or folder for a link while
+    this runs gets the link refused, never followed.  Only regular files and folders owned
+    by the student are taken; ``timestamp.txt`` and the secret are read, never copied.
+    Raises :class:`SubmissionRefused`; returns ``{"skipped": [(relative path, why)],
+    "changed": naive UTC time of the latest inode change, "claimed": the text of
+    timestamp.txt or None, "secret": str}``.
+    """
+    try:
+        top = os.open(path, _OPEN | os.O_DIRECTORY)
+    except OSError as err:
+        raise SubmissionRefused("not a folder" if err.errno in (errno.ELOOP, errno.ENOTDIR)
+                                else f"cannot be opened ({err.strerror})") from None
+    info = os.fstat(top)
+    owner_uid = info.st_uid
+    if check_owner and student is not None and _owner(owner_uid) != student:
+        os.close(top)
+        raise SubmissionRefused(f"it names {student} but belongs to {_owner(owner_uid)}")
+    report = {"skipped": [], "changed": _utc(info.st_ctime), "claimed": None, "secret": None}
+    latest = info.st_ctime
+    total = entries = 0
+    stack = [(top, "", dest, 0)]
+    try:
+        while stack:
+            dfd, rel, out, depth = stack.pop()
+            try:
+                names = sorted(os.listdir(dfd))
+                for name in names:
+                    entries += 1
+                    if entries > max_entries:
+                        raise SubmissionRefused(f"more than {max_entries} files and folders")
+                    relname = os.path.join(rel, name)
+                    special = depth == 0 and name in (TIMESTAMP, SECRET)
+                    if not special and (any(fnmatch.fnmatch(name, p) for p in ignore)):
+                        continue
+                    try:
+                        fd = os.open(name, _OPEN, dir_fd=dfd)
+                    except OSError as err:
+                        why = "a symbolic link" if err.errno == errno.ELOOP else f"cannot be opened ({err.strerror})"
+                        report["skipped"].append((relname, why))
+                        continue
+                    try:
+                        st = os.fstat(fd)
+                        if check_owner and st.st_uid != owner_uid:
+                            report["skipped"].append((relname, f"owned by {_owner(st.st_uid)}, not by the student"))
+                            continue
+                        if stat.S_ISDIR(st.st_mode):
+                            if special:
+                                raise SubmissionRefused(f"its {name} is a folder")
+                            if depth + 1 > max_depth:
+                                raise SubmissionRefused(f"folders nested more than {max_depth} deep")
+                            sub_out = None
+                            if out is not None:
+                                sub_out = os.path.join(out, name)
+                                os.mkdir(sub_out, 0o755)
+                            stack.append((fd, relname, sub_out, depth + 1))
+                            fd = None  # closed when its own listing is done
+                            continue
+                        if not stat.S_ISREG(st.st_mode):
+                            if special:
+                                raise SubmissionRefused(f"its {name} is not a file")
+                            report["skipped"].append((relname, "not a regular file"))
+                            continue
+                        if special:
+                            text = os.read(fd, 1024).decode("ascii", "replace").strip()
+                            report["claimed" if name == TIMESTAMP else "secret"] = text
+                            latest = max(latest, os.fstat(fd).st_ctime)
+                            continue
+                        if not any(fnmatch.fnmatch(name, p) for p in include):
+                            continue
+                        if st.st_size > max_file_bytes:
+                            report["skipped"].append((relname, f"larger than {max_file_bytes} bytes"))
+                            continue
+                        copied = _copy_from(fd, os.path.join(out, name) if out is not None else None,
+                                            max_file_bytes)
+                        total += copied
+                        if total > max_total_bytes:
+                            raise SubmissionRefused(f"more than {max_total_bytes} bytes")
+                        latest = max(latest, os.fstat(fd).st_ctime)  # after the copy: edits show
+                    finally:
+                        if fd is not None:
+                            os.close(fd)
+                latest = max(latest, os.fstat(dfd).st_ctime)
+            finally:
+                os.close(dfd)
+    except BaseException:
+        for leftover, *_ in stack:
+            try:
+                os.close(leftover)
+            except OSError:
+                pass
+        raise
+    report["changed"] = _utc(latest)
+    secret = report["secret"]
+    if secret is None:
+        raise SubmissionRefused(f"it has no {SECRET} (nbgrader's submit always writes one)")
+    if not _SECRET_TEXT.fullmatch(secret):
+        raise SubmissionRefused(f"its {SECRET} is not what nbgrader's submit writes")
+    return report
+
+
+def _copy_from(fd: int, dest: str | None, limit: int) -> int:
+    """Copy an open regular file to ``dest`` (or only count it); at most ``limit`` bytes are read."""
+    done = 0
+    out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644) if dest is not None else None
+    try:
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return done
+            done += len(chunk)
+            if done > limit:
+                raise SubmissionRefused(f"a file grew past {limit} bytes while it was collected")
+            if out is not None:
+                os.write(out, chunk)
+    finally:
+        if out is not None:
+            os.close(out)
+
+
 def inspect_submission(path: str, student: str | None, claimed: dt.datetime | None, *,
-                       check_owner: bool = True, tolerance: float = 300.0) -> dict:
-    """What :class:`StrictCollect` thinks of one submission folder in ``inbound/``.
+                       check_owner: bool = True, tolerance: float = 300.0, **limits) -> dict:
+    """What :class:`StrictCollect` thinks of one submission folder in ``inbound/``, without copying it.
 
     Returns ``{"refused": reason or None, "skipped": [(relative path, why)], "time": datetime,
     "changed_late": bool}``; ``time`` is naive UTC, like nbgrader's.
     """
-    top = os.lstat(path)
-    result = {"refused": None, "skipped": [], "time": claimed, "changed_late": False}
-    if not stat.S_ISDIR(top.st_mode):
-        result["refused"] = "not a folder"
-        return result
-    owner_uid = top.st_uid
-    if check_owner and student is not None and _owner(owner_uid) != student:
-        result["refused"] = f"it names {student} but belongs to {_owner(owner_uid)}"
-        return result
-    if not os.path.isfile(os.path.join(path, SECRET)) or os.path.islink(os.path.join(path, SECRET)):
-        result["refused"] = f"it has no {SECRET} (nbgrader's submit always writes one)"
-        return result
-    latest = top.st_ctime
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in [*dirnames, *filenames]:
-            full = os.path.join(dirpath, name)
-            info = os.lstat(full)
-            rel = os.path.relpath(full, path)
-            if stat.S_ISLNK(info.st_mode):
-                result["skipped"].append((rel, f"a symbolic link (to {os.readlink(full)})"))
-            elif not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
-                result["skipped"].append((rel, "not a regular file"))
-            elif check_owner and info.st_uid != owner_uid:
-                result["skipped"].append((rel, f"owned by {_owner(info.st_uid)}, not by the student"))
-            else:
-                latest = max(latest, info.st_ctime)
-        # never descend into a linked folder
-        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
-    changed = dt.datetime.fromtimestamp(latest, dt.timezone.utc).replace(tzinfo=None)
+    try:
+        walked = walk_submission(path, student, check_owner=check_owner, **limits)
+    except SubmissionRefused as err:
+        return {"refused": str(err), "skipped": [], "time": claimed, "changed_late": False}
+    except OSError as err:  # the folder changed under us: refuse it, keep collecting the others
+        return {"refused": f"it changed while it was read ({err.strerror})", "skipped": [], "time": claimed,
+                "changed_late": False}
+    time, late = _settle_time(claimed, walked["changed"], tolerance)
+    return {"refused": None, "skipped": walked["skipped"], "time": time, "changed_late": late}
+
+
+def _settle_time(claimed: dt.datetime | None, changed: dt.datetime, tolerance: float):
+    """The submission's time: what it claims, unless its files last changed more than ``tolerance`` away."""
     if claimed is None or abs((changed - claimed).total_seconds()) > tolerance:
-        result["time"] = changed
-        result["changed_late"] = claimed is not None and changed > claimed
-    return result
+        return changed, claimed is not None and changed > claimed
+    return claimed, False
 
 
 class StrictCollect(ExchangeCollect):
@@ -112,6 +240,17 @@ class StrictCollect(ExchangeCollect):
         help="Seconds a submission's files may have changed after (or before) the time it claims "
              "before the time of the latest change counts instead.",
     ).tag(config=True)
+    max_entries = Integer(10_000, help="Most files and folders one submission may hold.").tag(config=True)
+    max_depth = Integer(32, help="Deepest nesting of folders in one submission.").tag(config=True)
+
+    def _limits(self) -> dict:
+        return {"ignore": list(self.coursedir.ignore), "include": list(self.coursedir.include),
+                "max_file_bytes": 1000 * self.coursedir.max_file_size,
+                "max_total_bytes": 1000 * self.coursedir.max_dir_size,
+                "max_entries": self.max_entries, "max_depth": self.max_depth}
+
+    def _check_owner(self) -> bool:
+        return bool(self.check_owner) and pwd is not None
 
     def init_src(self):
         if self.coursedir.course_id == '':
@@ -123,18 +262,18 @@ class StrictCollect(ExchangeCollect):
         if not check_mode(self.inbound_path, read=True, execute=True):
             self.fail("You don't have read permissions for the directory: {}".format(self.inbound_path))
         student_id = self.coursedir.student_id if self.coursedir.student_id else '*'
-        pattern = os.path.join(self.inbound_path, '{}+{}+*'.format(student_id, self.coursedir.assignment_id))
-        self.inspected = {}
+        pattern = os.path.join(self.inbound_path, '{}+{}+*'.format(glob.escape(student_id) if student_id != '*'
+                                                                  else '*', self.coursedir.assignment_id))
         by_student = defaultdict(list)
         for folder in glob.glob(pattern):
             try:
                 record = self._path_to_record(folder)
-            except Exception as err:  # a malformed name is one refused folder, not a failed collect
+                report = inspect_submission(folder, record['username'], record['timestamp'],
+                                            check_owner=self._check_owner(),
+                                            tolerance=self.timestamp_tolerance, **self._limits())
+            except Exception as err:  # one folder, never the whole collect
                 self.log.error("not collected: %s: %s", folder, err)
                 continue
-            report = inspect_submission(folder, record['username'], record['timestamp'],
-                                        check_owner=self.check_owner and pwd is not None,
-                                        tolerance=self.timestamp_tolerance)
             if report["refused"]:
                 self.log.error("not collected: %s: %s", folder, report["refused"])
                 continue
@@ -142,7 +281,6 @@ class StrictCollect(ExchangeCollect):
                 self.log.error("%s: changed at %s UTC, after the time it claims (%s UTC); "
                                "that change counts as its time", folder, report["time"], record['timestamp'])
             record['timestamp'] = report["time"]
-            self.inspected[record['filename']] = report
             by_student[record['username']].append(record)
 
         with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
@@ -158,36 +296,59 @@ class StrictCollect(ExchangeCollect):
                 records = on_time or records
             self.src_records.append(records[0])
 
-    def do_copy(self, src, dest, log=None):
-        """Copy regular files only: links, devices and other accounts' files stay behind."""
-        report = self.inspected.get(os.path.basename(src))
-        skipped = {rel for rel, _ in report["skipped"]} if report else set()
-        for rel, why in (report["skipped"] if report else []):
-            self.log.error("not collected from %s: %s: %s", src, rel, why)
-        size = self.get_size(src)  # nbgrader's limit on a submission's size (links not counted)
-        if size > 1000 * self.coursedir.max_dir_size:
-            raise RuntimeError(f"Directory size is too big. Size is {size}, maximum size is "
-                               f"{1000 * self.coursedir.max_dir_size}")
-        filtered = ignore_patterns(exclude=self.coursedir.ignore, include=self.coursedir.include,
-                                   max_file_size=self.coursedir.max_file_size, log=self.log)
-
-        def ignore(folder, names):
-            out = set(filtered(folder, names))
-            for name in names:
-                full = os.path.join(folder, name)
-                if os.path.relpath(full, src) in skipped or os.path.islink(full):
-                    out.add(name)
-            return out
-
-        shutil.copytree(src, dest, symlinks=True, ignore=ignore)
-        if report and report["time"] is not None:
-            stamped = report["time"].replace(tzinfo=dt.timezone.utc)
-            claimed = None
+    def copy_files(self):
+        if not self.src_records:
+            self.log.warning("No submissions of '%s' for course '%s' to collect",
+                             self.coursedir.assignment_id, self.coursedir.course_id)
+        for rec in self.src_records:
+            src = os.path.join(self.inbound_path, rec['filename'])
             try:
-                with open(os.path.join(dest, TIMESTAMP), encoding="utf-8") as fh:
-                    claimed = parse_utc(fh.read().strip())
-            except (OSError, ValueError):
-                pass
-            if claimed != report["time"]:
-                with open(os.path.join(dest, TIMESTAMP), "w", encoding="utf-8") as fh:
-                    fh.write(stamped.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
+                self._collect_one(rec, src)
+            except SubmissionRefused as err:
+                self.log.error("not collected: %s: %s", src, err)
+            except Exception as err:  # noqa: BLE001  (one submission, never the whole class)
+                self.log.error("not collected: %s: %s: %s", src, type(err).__name__, err)
+
+    def _collect_one(self, rec, src):
+        student = rec['username']
+        dest = self.coursedir.format_path(self.coursedir.submitted_directory, student, self.coursedir.assignment_id)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        if os.path.lexists(dest):
+            existing = self.coursedir.get_existing_timestamp(dest) if os.path.isdir(dest) else None
+            newer = existing is None or rec['timestamp'] > existing
+            if not ((self.update and newer) or (self.before_duedate and existing != rec['timestamp'])):
+                self.log.info("No newer submission to collect: %s %s", student, self.coursedir.assignment_id)
+                return
+        staging = f"{dest}.collecting-{secrets.token_hex(4)}"
+        os.mkdir(staging, 0o755)
+        try:
+            walked = walk_submission(src, student, check_owner=self._check_owner(), dest=staging,
+                                     **self._limits())
+            for rel, why in walked["skipped"]:
+                self.log.error("not collected from %s: %s: %s", src, rel, why)
+            claimed = rec['timestamp']
+            time, late = _settle_time(claimed, walked["changed"], self.timestamp_tolerance)
+            if late and time != claimed:
+                self.log.error("%s: changed at %s UTC while or before it was collected, after the time it "
+                               "claims (%s UTC); that change counts as its time", src, time, claimed)
+            text = walked["claimed"] or ""
+            try:
+                keep = text and parse_utc(text) == time
+            except (ValueError, OverflowError):
+                keep = False
+            with open(os.path.join(staging, TIMESTAMP), "w", encoding="utf-8") as fh:
+                fh.write(text if keep else time.replace(tzinfo=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
+            with open(os.path.join(staging, SECRET), "w", encoding="ascii") as fh:
+                fh.write(walked["secret"])
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        if os.path.lexists(dest):
+            self.log.info("Updating submission: %s %s", student, self.coursedir.assignment_id)
+            if os.path.isdir(dest) and not os.path.islink(dest):
+                shutil.rmtree(dest)
+            else:
+                os.unlink(dest)
+        else:
+            self.log.info("Collecting submission: %s %s", student, self.coursedir.assignment_id)
+        os.rename(staging, dest)
