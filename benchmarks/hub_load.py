@@ -43,15 +43,7 @@ def _hubctl():
 
 
 def _as_user(user: str, cmd: list[str], cwd: str, env: dict) -> subprocess.CompletedProcess:
-    entry = pwd.getpwnam(user)
-
-    def demote():
-        os.setgid(entry.pw_gid)
-        os.initgroups(user, entry.pw_gid)
-        os.setuid(entry.pw_uid)
-
-    return subprocess.run(cmd, preexec_fn=demote, capture_output=True, text=True, timeout=600, cwd=cwd,
-                          env={"PATH": env["PATH"], "HOME": entry.pw_dir, "USER": user, **env})
+    return _hubctl().run_as(user, cmd, cwd=cwd, env=env, timeout=600)
 
 
 def _call(url: str, token: str, method: str = "GET", body: dict | None = None, raw: bool = False):

@@ -7,7 +7,7 @@
 
 What `setup` makes, under the hub folder (``$GUTCOURSE_HUB_ROOT``, default /srv/gutcourse-hub):
 
-- ``venv/``: the students' and the course service's Python, built from a Python every
+- ``venv/`` (or ``$GUTCOURSE_HUB_VENV``): the students' and the course service's Python, built from a Python every
   account can run (Debian's ``/usr/bin/python3.11`` here; this machine's default Python
   lives under /root, which other users cannot enter).  It holds JupyterHub, JupyterLab,
   nbgrader and the learner installation of gutcourse (the wheel ``pip install .`` builds),
@@ -97,6 +97,19 @@ class SetupError(RuntimeError):
     pass
 
 
+def run_as(user: str, cmd: list[str], *, cwd: str, env: dict, timeout: float) -> subprocess.CompletedProcess:
+    """Run ``cmd`` as the Unix user ``user`` (we are root), with ``env`` plus HOME and USER."""
+    entry = pwd.getpwnam(user)
+
+    def demote():
+        os.setgid(entry.pw_gid)
+        os.initgroups(user, entry.pw_gid)
+        os.setuid(entry.pw_uid)
+
+    return subprocess.run(cmd, preexec_fn=demote, capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                          env={"HOME": entry.pw_dir, "USER": user, **env})
+
+
 # ---------------------------------------------------------------- environment
 
 def student_python() -> str:
@@ -137,8 +150,9 @@ def _constraints_for(python: str, dest: Path) -> Path:
 def _fingerprint(*paths: Path) -> str:
     digest = hashlib.sha256()
     for base in paths:
-        files = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file()
-                                                     and "__pycache__" not in p.parts)
+        files = [base] if base.is_file() else sorted(
+            p for p in base.rglob("*") if p.is_file()
+            and not any(part == "__pycache__" or part.endswith(".egg-info") for part in p.parts))
         for f in files:
             digest.update(str(f.relative_to(CHECKOUT)).encode())
             digest.update(f.read_bytes())
@@ -275,7 +289,7 @@ def setup(n_students: int = 2, *, root: Path | None = None, student_names: list[
     root = Path(root or hub_root())
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o755)
-    venv = build_venv(Path(venv or root / "venv"))
+    venv = build_venv(Path(venv or os.environ.get("GUTCOURSE_HUB_VENV") or root / "venv"))
     chp = proxy_command()
 
     # nbgrader's settings for every account of this hub, in each kind of account's config dir
@@ -507,7 +521,9 @@ def _interrupt(signum, frame):
 
 
 def serve() -> int:
-    # `kill` (SIGTERM) and a closed terminal (SIGHUP) stop the hub as Ctrl-C does.
+    # Ctrl-C, `kill` (SIGTERM) and a closed terminal (SIGHUP) stop the hub.  Ctrl-C is set
+    # explicitly: Python leaves SIGINT ignored when its parent ignored it (a test runner's worker).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     hub = Hub()

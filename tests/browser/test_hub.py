@@ -54,15 +54,7 @@ def _hubctl():
 
 def _as_user(user: str, *cmd: str) -> subprocess.CompletedProcess:
     """Run a command as ``user`` (no sudo needed: we are root)."""
-    entry = pwd.getpwnam(user)
-
-    def demote():
-        os.setgid(entry.pw_gid)
-        os.initgroups(user, entry.pw_gid)
-        os.setuid(entry.pw_uid)
-
-    return subprocess.run(list(cmd), preexec_fn=demote, capture_output=True, text=True, timeout=60,
-                          env={"PATH": "/usr/bin:/bin", "HOME": entry.pw_dir}, cwd="/")
+    return _hubctl().run_as(user, list(cmd), cwd="/", env={"PATH": "/usr/bin:/bin"}, timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -110,18 +102,22 @@ def hub():
 
 
 def _running_in(root: Path) -> list[int]:
-    """Live processes working in ``root`` (a course service runs in its course folder)."""
+    """Live processes of the hub in ``root``: working in it (the hub, the course service) or started
+    with it as their hub folder (the proxy)."""
     found = []
+    marker = f"GUTCOURSE_HUB_ROOT={root}\0".encode()
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+        if not entry.isdigit() or int(entry) == os.getpid():
             continue
         try:
             cwd = os.readlink(f"/proc/{entry}/cwd").removesuffix(" (deleted)")
             with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
                 zombie = fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                named = marker in fh.read()
         except (OSError, IndexError):
             continue
-        if not zombie and (cwd == str(root) or cwd.startswith(str(root) + "/")):
+        if not zombie and (named or cwd == str(root) or cwd.startswith(str(root) + "/")):
             found.append(int(entry))
     return found
 
@@ -326,7 +322,10 @@ def test_course_on_jupyterhub(hub, new_page):
         assert f"{final:g}" in line.split(","), (user, line, final)
 
     # --- each student fetches their feedback and sees their own result, no hidden tests
-    hidden = _hidden_test_lines(course)
+    from learner_install.needles import needles
+
+    hidden = [line for line, where in needles().items() if where == f"hidden test in {ASSIGNMENT}.ipynb"]
+    assert hidden, "ps0's source has no hidden tests to look for"
     for page, user in ((page1, RIGHT), (page2, WRONG)):
         page.goto(f"{hub.url}/user/{user}/lab")
         _open_lab(page, hub, user)
@@ -341,7 +340,8 @@ def test_course_on_jupyterhub(hub, new_page):
             f"{user}'s feedback does not show their score {final} / {max_total}"
         if scores[user]["penalty"]:
             assert f"Late submission penalty (Score: -{scores[user]['penalty']:.1f})" in _text(html)
-        leaked = [line for line in hidden if line in html]
+        shown = re.sub(r"[ \t]+", " ", _text(html))
+        leaked = [line for line in hidden if line in shown]
         assert not leaked, f"{user}'s feedback shows hidden tests: {leaked[:3]}"
     other = hub.root / "exchange" / "gut-immunity" / "feedback"
     assert _as_user(WRONG, "ls", str(other)).returncode != 0, "a student listed everyone's feedback"
@@ -355,23 +355,6 @@ def _text(html: str) -> str:
 
     html = re.sub(r"<(style|script)\b.*?</\1>", " ", html, flags=re.S)
     return re.sub(r"\s+", " ", html_lib.unescape(re.sub(r"<[^>]+>", " ", html)))
-
-
-def _hidden_test_lines(course: Path) -> list[str]:
-    """The source's hidden-test lines (between the BEGIN/END HIDDEN TESTS markers), long enough to be telling."""
-    nb = nbformat.read(str(course / "coursework" / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"), as_version=4)
-    lines = []
-    for cell in nb.cells:
-        inside = False
-        for line in cell.source.splitlines():
-            if "BEGIN HIDDEN TESTS" in line:
-                inside = True
-            elif "END HIDDEN TESTS" in line:
-                inside = False
-            elif inside and len(line.strip()) > 20:
-                lines.append(line.strip())
-    assert lines, "ps0's source has no hidden tests to look for"
-    return lines
 
 
 def test_make_hub_prints_its_url_and_logins_and_ctrl_c_stops_everything():
@@ -388,7 +371,8 @@ def test_make_hub_prints_its_url_and_logins_and_ctrl_c_stops_everything():
     _stop_stale(root)
     shutil.rmtree(root, ignore_errors=True)
     port = hubctl.free_port()
-    env = dict(os.environ, GUTCOURSE_HUB_ROOT=str(root))
+    # The hub folder of its own, sharing the students' venv `make hub-env` built.
+    env = dict(os.environ, GUTCOURSE_HUB_ROOT=str(root), GUTCOURSE_HUB_VENV=str(hubctl.DEFAULT_ROOT / "venv"))
     started = time.monotonic()
     proc = subprocess.Popen(["make", "--no-print-directory", "-C", str(REPO), "hub", f"HUB_PORT={port}"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -414,6 +398,7 @@ def test_make_hub_prints_its_url_and_logins_and_ctrl_c_stops_everything():
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+            _stop_stale(root)  # the hub runs in a session of its own
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         alive = [p for p in started_by_it if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
