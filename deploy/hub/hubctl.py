@@ -174,9 +174,15 @@ def build_venv(venv: Path) -> Path:
     run([*pip, "install", "--upgrade", "pip"])
     wheels = root / "wheels"
     shutil.rmtree(wheels, ignore_errors=True)
-    # The learner wheel, built from this checkout without fetching a build backend.
-    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "-w", str(wheels), str(CHECKOUT)])
+    # The learner wheel, built without fetching a build backend, from a clean copy of the sources:
+    # a checkout's build/ can hold modules setuptools would carry into the wheel from an older build.
+    with tempfile.TemporaryDirectory(prefix="gutcourse-wheel-") as clean:
+        for name in ("pyproject.toml", "README.md", "LICENSE"):
+            shutil.copy2(CHECKOUT / name, Path(clean) / name)
+        shutil.copytree(CHECKOUT / "src", Path(clean) / "src",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+             "-w", str(wheels), clean])
     wheel = next(wheels.glob("gutcourse-*.whl"))
     constraints = _constraints_for(str(venv / "bin" / "python"), root / "constraints-hub.txt")
     run([*pip, "install", "-c", str(constraints), "--force-reinstall", "--no-deps", str(wheel)])
