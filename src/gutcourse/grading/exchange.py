@@ -160,9 +160,9 @@ def walk_submission(path: str, student: str | None, *, check_owner: bool = True,
                         if st.st_size > max_file_bytes:
                             report["skipped"].append((relname, f"larger than {max_file_bytes} bytes"))
                             continue
-                        copied = _copy_from(fd, os.path.join(out, name) if out is not None else None,
-                                            max_file_bytes)
-                        total += copied
+                        # Looking only: the size on record will do; copying counts what it reads.
+                        total += (_copy_from(fd, os.path.join(out, name), max_file_bytes) if out is not None
+                                  else st.st_size)
                         if total > max_total_bytes:
                             raise SubmissionRefused(f"more than {max_total_bytes} bytes")
                         latest = max(latest, os.fstat(fd).st_ctime)  # after the copy: edits show
@@ -188,10 +188,10 @@ def walk_submission(path: str, student: str | None, *, check_owner: bool = True,
     return report
 
 
-def _copy_from(fd: int, dest: str | None, limit: int) -> int:
-    """Copy an open regular file to ``dest`` (or only count it); at most ``limit`` bytes are read."""
+def _copy_from(fd: int, dest: str, limit: int) -> int:
+    """Copy an open regular file to ``dest``; at most ``limit`` bytes are read."""
     done = 0
-    out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644) if dest is not None else None
+    out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         while True:
             chunk = os.read(fd, 1 << 20)
@@ -200,11 +200,9 @@ def _copy_from(fd: int, dest: str | None, limit: int) -> int:
             done += len(chunk)
             if done > limit:
                 raise SubmissionRefused(f"a file grew past {limit} bytes while it was collected")
-            if out is not None:
-                os.write(out, chunk)
+            os.write(out, chunk)
     finally:
-        if out is not None:
-            os.close(out)
+        os.close(out)
 
 
 def inspect_submission(path: str, student: str | None, claimed: dt.datetime | None, *,
