@@ -8,7 +8,9 @@ several ways in one run, each in its own copy of a throwaway course:
    instructor of this course gets without `gutcourse grade`;
 2. `gutcourse grade ASSIGNMENT --workers N`, kernels started as new interpreters;
 3. `gutcourse grade ASSIGNMENT --workers N`, kernels forked from each worker's template
-   (the default where the sandbox runs in namespaces mode, as root on Linux).
+   (the default where the sandbox runs in namespaces mode, as root on Linux);
+4. the same with every test cell run in the student's kernel (`c.GradingSandbox.referee = []`),
+   to price judging tests outside the kernel (issue 12).
 
 `--extended` adds nbgrader with a stock configuration (no sandbox, no repair), nbgrader
 with the fork server (one template, sequential), one worker, and one worker without the
@@ -67,6 +69,7 @@ def _grades(course: Path, assignment: str) -> dict:
 STOCK = "nbgrader autograde, stock config"
 BASELINE = "nbgrader autograde (sequential)"
 NO_SANDBOX = "gutcourse grade --workers 1, no sandbox"
+IN_KERNEL = "gutcourse grade --workers {W}, fork server, tests in the kernel"
 # `gutcourse grade --workers 1` through the Python API, with the sandbox off in
 # the coordinator and in the (forked) worker, which loads the configuration again.
 _NO_SANDBOX_SCRIPT = """
@@ -91,6 +94,16 @@ def _no_fork_config(folder: Path) -> Path:
         f"load_subconfig('nbgrader_config.py', path={str(REPO)!r})  # noqa: F821\n"
         "c = get_config()  # noqa: F821\n"
         "c.GradingSandbox.fork_server = False\n", encoding="utf-8")
+    return folder
+
+
+def _in_kernel_config(folder: Path) -> Path:
+    """The course's configuration with every test cell run in the student's kernel (no referee)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "nbgrader_config.py").write_text(
+        f"load_subconfig('nbgrader_config.py', path={str(REPO)!r})  # noqa: F821\n"
+        "c = get_config()  # noqa: F821\n"
+        "c.GradingSandbox.referee = []\n", encoding="utf-8")
     return folder
 
 
@@ -154,6 +167,7 @@ def main() -> int:
             runs[NO_SANDBOX] = ([sys.executable, "-c", _NO_SANDBOX_SCRIPT, A], REPO, None)
         runs[f"gutcourse grade --workers {W}, new interpreters"] = (_grade_cmd(A, W), REPO, no_fork)
         runs[f"gutcourse grade --workers {W}, fork server"] = (_grade_cmd(A, W), REPO, None)
+        runs[IN_KERNEL.format(W=W)] = (_grade_cmd(A, W), REPO, _in_kernel_config(scratch / "in-kernel"))
         seconds, grades = {}, {}
         for i, (label, (cmd, cwd, config_dir)) in enumerate(runs.items()):
             course = scratch / f"run{i}"
@@ -169,6 +183,10 @@ def main() -> int:
         fork, fresh = seconds[f"gutcourse grade --workers {W}, fork server"], \
             seconds[f"gutcourse grade --workers {W}, new interpreters"]
         print(f"fork server against new interpreters, {W} workers: {fresh / fork:.2f}x")
+        in_kernel = seconds[IN_KERNEL.format(W=W)]
+        print(f"tests judged outside the kernel (referee) against tests in the kernel, fork server: "
+              f"{fork / args.students:.2f} s vs {in_kernel / args.students:.2f} s per submission "
+              f"(ratio {fork / in_kernel:.2f})")
         if NO_SANDBOX in seconds:
             sandboxed = seconds["gutcourse grade --workers 1"]
             print(f"sandbox overhead: {sandboxed / args.students:.2f} s vs {seconds[NO_SANDBOX] / args.students:.2f} s "

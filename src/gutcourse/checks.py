@@ -26,6 +26,7 @@ __all__ = [
     "check_labels",
     "check_series",
     "fail",
+    "library_calls",
 ]
 
 # Captured at import, before any student code runs (the locked setup cell imports us).
@@ -194,3 +195,63 @@ def check_series(actual, expected, name: str, *, rtol: float = 1e-6, atol: float
         aligned = [actual_by_label[_str(k)] for k in expected.index]
     check_values(aligned, expected, name, rtol=rtol, atol=atol, hint=hint,
                  labels=_list(expected.index))
+
+
+def library_calls(function, *, banned_modules=(), banned=(), skip=()) -> list[str]:
+    """The names of banned library objects ``function`` reaches, for "by hand" rules.
+
+    The objects the function reaches (through aliases, modules, partials and the notebook's own
+    functions) are listed by ``gutcourse.handout.reach_graph``: in the grader's kernel when the
+    function is the student's, handed out as data. An object is banned when its module is one of
+    ``banned_modules`` or inside one (``"scipy.spatial"`` covers ``scipy.spatial.distance``), or when
+    it is one of ``banned``. ``skip`` lists functions not followed (say, the student's own ``shannon``
+    that ``pielou`` may call).
+    """
+    if function is None:
+        return []
+    reach = _getattr(function, "_reach_graph", None)
+    if _type(function).__name__ == "StudentFunction" and callable(reach):
+        graph = reach(skip)
+    else:
+        from gutcourse.handout import reach_graph
+
+        graph = reach_graph(function, skip)
+    nodes = graph["nodes"]
+    banned_quals = _set(f"{_getattr(b, '__module__', None)}.{_getattr(b, '__qualname__', '')}" for b in banned)
+    found, seen = [], _set()
+
+    def is_banned(node) -> bool:
+        module = _str(node["module"])
+        return node["qual"] in banned_quals or any(module == b or module.startswith(b + ".") for b in banned_modules)
+
+    def look(i, names, depth):
+        node = nodes[i]
+        if node["skip"]:
+            return
+        if is_banned(node):
+            found.append(node["name"])
+        elif node["kind"] == "partial":
+            look(node["func"], names, depth)
+        elif node["kind"] == "module" and depth < 3:
+            for attr in names:
+                j = node["attrs"].get(attr)
+                if j is not None and j != i:
+                    look(j, names, depth + 1)
+        elif node["kind"] == "function":
+            visit(i)
+
+    def visit(i):
+        if i in seen:
+            return
+        seen.add(i)
+        names = nodes[i]["names"]
+        for name in names:
+            j = nodes[i]["edges"].get(name)
+            if j is not None:
+                look(j, names, 0)
+
+    if nodes[0]["kind"] == "function":
+        visit(0)
+    else:
+        look(0, [], 0)
+    return _sorted(_set(found))

@@ -277,7 +277,74 @@ print('TEMPLATE-HUNT', {'others': _others, 'signalled': _signalled, 'sockets': _
     subs["patched_checks"] = _insert_after(
         fill_answers(rel, src, {"q2_1_mg_l_to_mg_dl": WRONG_Q2_1}), "q1_1_test_load",
         "checks.check_values = lambda *a, **k: None\nchecks.check_close = lambda *a, **k: None")
+
+    # Issue 12: tricks on checks that run in the student's process. Test cells are judged by the
+    # referee, outside the kernel, so each of these scores what its answers (WRONG_Q2_1) score alone.
+    for student, code in TRICKS.items():
+        subs[student] = _insert_after(fill_answers(rel, src, {"q2_1_mg_l_to_mg_dl": WRONG_Q2_1}), "q2_1_mg_l_to_mg_dl",
+                                      code.replace("@REPO@", str(REPO)).replace("@A@", A))
     return subs
+
+
+# Issue 12's techniques, each added after the answer cell of Question 2.1 in a submission whose only wrong answer is
+# WRONG_Q2_1 (the student "partial" hands in the same answers without a trick).
+TRICKS = {
+    # The checks patched through another name, and their code objects swapped.
+    "alias_patch": ("import gutcourse.checks as _c\n"
+                    "_c.check_close = _c.check_values = _c.check_type = _c.fail = lambda *a, **k: None\n"
+                    "_c.close = lambda *a, **k: True"),
+    "code_swap": ("from gutcourse import checks as _c\n"
+                  "def _quiet(*a, **k):\n    return None\n"
+                  "for _n in ('check_close', 'check_values', 'check_type', 'check_labels', 'fail'):\n"
+                  "    getattr(_c, _n).__code__ = _quiet.__code__\n"
+                  "_c.close.__code__ = (lambda *a, **k: True).__code__"),
+    # numpy and pandas patched where a comparison would call them.
+    "numpy_patch": ("import numpy as np, pandas as pd\n"
+                    "np.isclose = np.allclose = lambda *a, **k: True\n"
+                    "np.array_equal = lambda *a, **k: True\n"
+                    "pd.Series.equals = pd.DataFrame.equals = lambda *a, **k: True\n"
+                    "pd.Series.__eq__ = lambda *a, **k: True\n"
+                    "np.asarray = lambda a, *x, **k: np.array([2.0])"),
+    # The function reads the expected value from the frames that called it.
+    # The function reads expected values from the frames that called it, and swaps the caller's `checks`
+    # for one that passes everything (in the kernel this earned both q2_1 tests).
+    "caller_frame": ("import sys\nimport numpy as np\n"
+                     "class _Quiet:\n"
+                     "    def __getattr__(self, name):\n"
+                     "        return (lambda *a, **k: False) if name == 'close' else (lambda *a, **k: None)\n"
+                     "def mg_l_to_mg_dl(values):\n"
+                     "    frame, found = sys._getframe(1), None\n"
+                     "    while frame is not None:\n"
+                     "        if 'checks' in frame.f_globals:\n"
+                     "            frame.f_globals['checks'] = _Quiet()\n"
+                     "        if found is None and isinstance(values, np.ndarray) and '_expected' in frame.f_locals:\n"
+                     "            found = np.array(frame.f_locals['_expected'], dtype=float)\n"
+                     "        frame = frame.f_back\n"
+                     "    return found if found is not None else values * 10"),
+    # Hand-outs forged or printed: every answer claims to be right, and output shaped like a pass.
+    "fake_handout": ("import gutcourse.handout as _h\n"
+                     "_h.fetch = lambda name: '{\"ok\": 2.0, \"verdict\": \"pass\", \"points\": 1}'\n"
+                     "_h.call = lambda ref, payload: '{\"ok\": {\"t\": \"float\", \"v\": \"nan\"}}'\n"
+                     "print('Success! Your notebook passes all the tests.')"),
+    "suppressed_handout": ("import gutcourse.handout as _h\n"
+                           "_h.fetch = _h.call = lambda *a, **k: None"),
+    # The instructor's solution fetched from the checkout or its git history, then run.
+    "fetch_solution": ("import json, subprocess\n"
+                       "_found = None\n"
+                       "for _path in ('@REPO@/coursework/source/@A@/@A@.ipynb', '../../../source/@A@/@A@.ipynb'):\n"
+                       "    try:\n        _found = open(_path).read()\n        break\n"
+                       "    except OSError:\n        pass\n"
+                       "if _found is None:\n"
+                       "    try:\n"
+                       "        _found = subprocess.run(['git', '-C', '@REPO@', 'show', 'HEAD:coursework/source/@A@/@A@.ipynb'],\n"
+                       "                                capture_output=True, text=True, timeout=5).stdout or None\n"
+                       "    except Exception:\n        pass\n"
+                       "if _found:\n"
+                       "    for _cell in json.loads(_found)['cells']:\n"
+                       "        if _cell['cell_type'] == 'code' and _cell.get('metadata', {}).get('nbgrader', {}).get('solution'):\n"
+                       "            exec(''.join(_cell['source']), globals())\n"
+                       "print('FETCHED' if _found else 'NOTHING FOUND')"),
+}
 
 
 def _sha(path: Path) -> str:
@@ -527,9 +594,22 @@ def test_patched_comparison_helpers_do_not_fool_the_tests(graded):
 
 
 def test_patching_checks_itself_is_flagged_for_review(graded):
-    # Tests and answers share one Python process: this is detected, not prevented (docs/security.md).
+    # The referee's checks are out of the kernel's reach, so this changes nothing; it is still reported.
     notes = graded.outcome["patched_checks"].notes
     assert any("tampering" in n and "checks.check_values" in n for n in notes), notes
+    assert _cell_scores(graded, "patched_checks")[0] == _cell_scores(graded, "partial")[0]
+
+
+@pytest.mark.parametrize("student", sorted(TRICKS))
+def test_tricks_on_the_checks_earn_nothing(graded, student):
+    """Each trick scores no more than the same answers without it (issue 12), and the answer it bends stays wrong."""
+    if student == "fetch_solution" and not _isolated(graded):
+        pytest.skip("without isolation a kernel can read the checkout (docs/security.md)")
+    scores, _ = _cell_scores(graded, student)
+    plain, _ = _cell_scores(graded, "partial")
+    assert plain == _zero("q2_1_test_by_hand", "q2_1_test_new_values")
+    assert all(scores[t] <= plain[t] for t in TESTS), (scores, plain)
+    assert scores["q2_1_test_by_hand"] == scores["q2_1_test_new_values"] == 0.0
 
 
 # --------------------------------------------------------------------------- pieces on their own

@@ -88,6 +88,12 @@ class GradingSandbox(Configurable):
         True, help="Fork kernels from a per-worker template that has imported the course's libraries "
                    "(Linux, as root); off, or elsewhere, every kernel starts a new interpreter."
     ).tag(config=True)
+    referee = List(
+        Unicode(), ["ps0_orientation", "ps1_permeability", "ps2_alpha_diversity", "ps3_beta_diversity",
+                    "ps5_mucosal_immunity"],
+        help="Assignments whose test cells are judged outside the student's kernel, in the grader's "
+             "process (gutcourse.grading.referee); '*' for all. Others run their tests in the kernel.",
+    ).tag(config=True)
 
 
 # ----------------------------------------------------------------------------- platform
@@ -924,6 +930,7 @@ class GuardedExecute(Execute):
 
     def __init__(self, **kw):
         super().__init__(**kw)
+        self._referee = None
         self.policy = GradingSandbox(parent=self)
         if self.policy.enabled and os.name == "posix":
             self.kernel_manager_class = SandboxKernelManager
@@ -999,6 +1006,34 @@ class GuardedExecute(Execute):
             self._stop(f"not run: the notebook used up its {self.policy.submission_timeout} s", cell, cell_index)
             self._mark_not_run(cell, "NotRun", self._stopped)
             return cell
+        role = self._referee.role(cell) if self._referee is not None else None
+        if role == "test":
+            return await self._judge(cell, cell_index)
+        cell = await self._in_kernel(cell, cell_index, execution_count, store_history)
+        if role == "setup" and self._stopped is None:
+            self._referee.run_setup(cell.metadata.nbgrader.grade_id)
+        return cell
+
+    async def _judge(self, cell, cell_index):
+        """A test cell judged by the referee, in this process, asking the kernel only for answers."""
+        from .referee import KernelLink, judge
+
+        referee = self._referee
+        end = time.monotonic() + self._cell_timeout(cell)
+        if referee.link is None:
+            referee.link = KernelLink(self.km, asyncio.get_running_loop(), lambda: end - time.monotonic())
+        referee.link.deadline = lambda: end - time.monotonic()
+        referee.grace = self.policy.interrupt_grace
+        cell.outputs = await judge(referee, cell.metadata.nbgrader.grade_id,
+                                   self._cell_timeout(cell) + self.policy.interrupt_grace + 30)
+        cell.execution_count = None
+        if referee.link.dead:
+            what = "the kernel stopped answering while this test used it, so it was shut down"
+            await self._kill_kernel()
+            self._stop(f"not run: the kernel had stopped at {_where(cell, cell_index)}", cell, cell_index, what)
+        return cell
+
+    async def _in_kernel(self, cell, cell_index, execution_count, store_history):
         self._interrupted = False
         # A cell that finished may still be sending a long output: give it time to arrive.
         self.iopub_timeout = _IOPUB_DRAIN
@@ -1055,7 +1090,21 @@ class GuardedExecute(Execute):
         self._cell_bytes: dict[int, int] = {}
         self._stderr_cells: set[int] = set()
         self.timeout_func = self._cell_timeout
-        nb, resources = super().preprocess(nb, resources, km)
+        self._referee = None
+        info = (resources or {}).get("nbgrader") or {}
+        wanted = self.policy.referee
+        if info.get("db_url") and info.get("notebook") and ("*" in wanted or info.get("assignment") in wanted):
+            from .referee import Referee, trusted_cells
+
+            self._referee = Referee(trusted_cells(info["db_url"], info["assignment"], info["notebook"]))
+        try:
+            nb, resources = super().preprocess(nb, resources, km)
+        finally:
+            if self._referee is not None:
+                if self._referee.link is not None:
+                    self._referee.link.close()
+                incidents.extend(self._referee.setup_errors)
+                self._referee = None
         if self._truncated_cells:
             incidents.append(f"output beyond {self.policy.max_output_mb:g} MB dropped "
                              f"(cells {', '.join(str(i + 1) for i in sorted(self._truncated_cells))})")

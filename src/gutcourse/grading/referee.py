@@ -1,0 +1,531 @@
+"""Test cells judged outside the student's kernel (issue 12).
+
+While a notebook is graded, its test cells do not run in the student's kernel. The
+referee runs them here, in the grader's process, from the source kept in the gradebook
+(never from the submission). The referee's namespace holds what the notebook's locked
+setup cells define, run here as well; any other name a test reads is fetched from the
+kernel as plain data through :mod:`gutcourse.handout`, and a student's function becomes
+a stand-in that sends the test's inputs to the kernel and gets the result back as data.
+
+So the kernel sees the inputs a test gives the student's functions, and nothing else of
+the test: no expected value, no comparison, no message. Whatever the student's code
+does to ``checks``, numpy, pandas or the frames on its stack, it changes only its own
+answers. The referee writes each test cell's outputs (its printed text and, when it
+fails, the error) as nbgrader reads them, so feedback, the formgrader and the gradebook
+all see the referee's verdict.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import builtins
+import contextlib
+import ctypes
+import io
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+
+from nbformat import NotebookNode
+
+from .. import handout
+
+#: The kernel's answer to one request may be at most this large (bytes on the wire).
+MAX_REPLY = 64 << 20
+_BUILTINS = frozenset(dir(builtins))
+
+
+class KernelGone(BaseException):
+    """The kernel stopped answering while a test used it: the test cannot catch this."""
+
+
+class TooSlow(BaseException):
+    """A student's function ran past the cell's time; the kernel was interrupted."""
+
+
+# ----------------------------------------------------------------------------- output capture
+class _ThreadStreams(io.TextIOBase):
+    """sys.stdout / sys.stderr that send a referee thread's writes to its own buffer."""
+
+    def __init__(self, real):
+        self.real = real
+        self.local = threading.local()
+
+    def write(self, text):
+        buffer = getattr(self.local, "buffer", None)
+        if buffer is None:
+            return self.real.write(text)
+        if buffer.tell() < 1 << 20:
+            buffer.write(text)
+        return len(text)
+
+    def flush(self):
+        if getattr(self.local, "buffer", None) is None:
+            self.real.flush()
+
+
+_streams_lock = threading.Lock()
+
+
+def _install_streams() -> tuple[_ThreadStreams, _ThreadStreams]:
+    with _streams_lock:
+        if not isinstance(sys.stdout, _ThreadStreams):
+            sys.stdout = _ThreadStreams(sys.stdout)
+        if not isinstance(sys.stderr, _ThreadStreams):
+            sys.stderr = _ThreadStreams(sys.stderr)
+    return sys.stdout, sys.stderr
+
+
+# ----------------------------------------------------------------------------- the kernel link
+class KernelLink:
+    """A second, blocking client of the grading kernel, used only by the referee's thread."""
+
+    def __init__(self, km, loop: asyncio.AbstractEventLoop, deadline):
+        import zmq
+        from jupyter_client.blocking import BlockingKernelClient
+
+        class _Context(zmq.Context):
+            def socket(self, socket_type, **kwargs):
+                sock = super().socket(socket_type, **kwargs)
+                sock.setsockopt(zmq.MAXMSGSIZE, MAX_REPLY)
+                return sock
+
+        self.km = km
+        self.loop = loop
+        self.deadline = deadline  # a function: seconds left for the cell being judged
+        self.context = _Context()
+        self.kc = BlockingKernelClient(context=self.context)
+        self.kc.load_connection_info(km.get_connection_info())
+        self.kc.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
+        self.requests = 0
+        self.dead = False
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.kc.stop_channels()
+        with contextlib.suppress(Exception):
+            self.context.destroy(linger=0)
+
+    def _alive(self) -> bool:
+        try:
+            return bool(asyncio.run_coroutine_threadsafe(self.km.is_alive(), self.loop).result(10))
+        except Exception:
+            return False
+
+    def _interrupt(self) -> None:
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self.km.interrupt_kernel(), self.loop).result(10)
+
+    def _wait(self, msg_id: str, until: float):
+        last_check = time.monotonic()
+        while True:
+            left = until - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                reply = self.kc.get_shell_msg(timeout=min(0.5, left))
+            except Exception:  # queue.Empty
+                reply = None
+            if reply is not None and reply.get("parent_header", {}).get("msg_id") == msg_id:
+                return reply
+            if time.monotonic() - last_check > 1.0:
+                last_check = time.monotonic()
+                if not self._alive():
+                    self.dead = True
+                    raise KernelGone("the kernel stopped while a test was using it")
+
+    def ask(self, expression: str, grace: float) -> dict:
+        """Evaluate ``expression`` (a call into gutcourse.handout) in the kernel; its reply, parsed."""
+        if self.dead:
+            raise KernelGone("the kernel had stopped")
+        self.requests += 1
+        msg_id = self.kc.execute("", silent=True, store_history=False,
+                                 user_expressions={"h": expression}, allow_stdin=False)
+        reply = self._wait(msg_id, time.monotonic() + max(0.0, self.deadline()))
+        if reply is None:
+            self._interrupt()
+            reply = self._wait(msg_id, time.monotonic() + grace)
+            if reply is None:
+                self.dead = True
+                raise KernelGone("the kernel did not stop when interrupted")
+            raise TooSlow("it ran past this cell's time limit and was interrupted")
+        content = reply.get("content", {})
+        if content.get("status") != "ok":
+            # The empty cell itself failed: the student's code broke the kernel's execution.
+            raise handout.HandoutError(f"the kernel refused the request ({str(content.get('ename'))[:80]})")
+        result = (content.get("user_expressions") or {}).get("h") or {}
+        if result.get("status") != "ok":
+            ename = str(result.get("ename", "error"))[:80]
+            if ename == "KeyboardInterrupt":
+                raise TooSlow("it was interrupted")
+            raise handout.HandoutError(f"reading it failed in the kernel ({ename}: {str(result.get('evalue'))[:200]})")
+        text = (result.get("data") or {}).get("text/plain")
+        if not isinstance(text, str):
+            raise handout.HandoutError("the kernel's answer was not text")
+        try:
+            literal = ast.literal_eval(text)
+            if not isinstance(literal, str):
+                raise ValueError
+            payload = json.loads(literal)
+        except (ValueError, SyntaxError, RecursionError, MemoryError):
+            raise handout.HandoutError("the kernel's answer was malformed") from None
+        if not isinstance(payload, dict):
+            raise handout.HandoutError("the kernel's answer was malformed")
+        return payload
+
+
+# ----------------------------------------------------------------------------- stand-ins
+def _raise_like(info: dict):
+    """An exception like the one the student's function raised (a builtin type where it was one)."""
+    name = str(info.get("type", "Exception"))[:100]
+    message = str(info.get("message", ""))
+    cls = getattr(builtins, name, None)
+    if not (info.get("builtin") is True and isinstance(cls, type) and issubclass(cls, Exception)):
+        cls = type(name if name.isidentifier() else "Exception", (Exception,), {"__module__": "student"})
+    try:
+        err = cls(message)
+    except Exception:
+        err = Exception(message)
+    return err
+
+
+class StudentFunction:
+    """A student's function: calling it sends the arguments to the kernel and returns the result as data."""
+
+    def __init__(self, referee: "Referee", ref: str, name: str):
+        self._referee = referee
+        self._ref = ref
+        self.__name__ = self.__qualname__ = name
+
+    def __repr__(self) -> str:
+        return f"<student function {self.__name__}>"
+
+    def __call__(self, *args, **kwargs):
+        return self._referee.call(self, args, kwargs)
+
+    def _reach_graph(self, skip=()) -> dict:
+        """What the function reaches, read in the kernel (see gutcourse.checks.library_calls)."""
+        refs = [s._ref for s in skip if isinstance(s, StudentFunction) and s._referee is self._referee]
+        reply = self._referee.link.ask(
+            f"__import__('gutcourse.handout').handout.reach({self._ref!r}, {refs!r})", self._referee.grace)
+        graph = reply.get("ok")
+        if "unreadable" in reply or not _valid_graph(graph):
+            raise handout.HandoutError(f"The grader could not follow what `{self.__name__}` calls: "
+                                       f"{str(reply.get('unreadable', 'a malformed answer'))[:200]}.")
+        return graph
+
+
+def _valid_graph(graph) -> bool:
+    """A reach graph as ``handout.reach_graph`` makes it: every field of its type, every edge to a node."""
+    if type(graph) is not dict or type(graph.get("nodes")) is not list or not graph["nodes"]:
+        return False
+    nodes = graph["nodes"]
+    n = len(nodes)
+    if n > handout.MAX_NODES:
+        return False
+    for node in nodes:
+        if type(node) is not dict or not all(type(node.get(k)) is str for k in ("module", "name", "qual", "kind")):
+            return False
+        if type(node.get("skip")) is not bool:
+            return False
+        kind = node["kind"]
+        links = []
+        if kind == "partial":
+            links = [node.get("func")]
+        elif kind == "module":
+            if type(node.get("attrs")) is not dict:
+                return False
+            links = list(node["attrs"].values())
+        elif kind == "function":
+            if type(node.get("names")) is not list or type(node.get("edges")) is not dict:
+                return False
+            if not all(type(x) is str for x in node["names"]):
+                return False
+            links = list(node["edges"].values())
+        elif kind != "other":
+            return False
+        if not all(type(j) is int and 0 <= j < n for j in links):
+            return False
+    return True
+
+
+def _write_back(original, after) -> None:
+    """Make ``original`` (trusted data a student's function was given) look as the function left it."""
+    import numpy as np
+    import pandas as pd
+
+    try:
+        if isinstance(original, pd.DataFrame) and isinstance(after, pd.DataFrame):
+            if original.shape == after.shape and not original.equals(after):
+                for i in range(original.shape[1]):
+                    original.isetitem(i, after.iloc[:, i].set_axis(original.index))
+        elif isinstance(original, pd.Series) and isinstance(after, pd.Series):
+            if len(original) == len(after) and not original.equals(after):
+                original.iloc[:] = after.to_numpy()
+        elif isinstance(original, np.ndarray) and isinstance(after, np.ndarray):
+            if original.shape == after.shape and original.flags.writeable:
+                original[...] = after
+        elif type(original) is list and type(after) is list:
+            original[:] = after
+        elif type(original) is dict and type(after) is dict:
+            original.clear()
+            original.update(after)
+        elif type(original) is set and type(after) is set:
+            original.clear()
+            original.update(after)
+    except Exception:  # a change the referee cannot mirror: later checks see the data as the test made it
+        pass
+
+
+# ----------------------------------------------------------------------------- the namespace
+class Namespace(dict):
+    """The referee's globals: trusted names first; any other name is the student's, fetched as data."""
+
+    def __init__(self, referee: "Referee"):
+        super().__init__()
+        self._referee = referee
+        self._fetched: set[str] = set()
+        self["__builtins__"] = builtins
+        self["__name__"] = "__main__"
+
+    def forget_fetched(self) -> None:
+        for name in self._fetched:
+            self.pop(name, None)
+        self._fetched.clear()
+
+    def __missing__(self, name):
+        if not isinstance(name, str) or name in _BUILTINS or name.startswith("__"):
+            raise KeyError(name)
+        value = self._referee.fetch(name)
+        self._fetched.add(name)
+        dict.__setitem__(self, name, value)
+        return value
+
+    def __contains__(self, name):
+        if dict.__contains__(self, name):
+            return True
+        try:
+            self[name]
+        except KeyError:
+            return False
+        return True
+
+    def get(self, name, default=None):
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def __setitem__(self, name, value):
+        self._fetched.discard(name)
+        super().__setitem__(name, value)
+
+
+class _Missing(KeyError):
+    pass
+
+
+# ----------------------------------------------------------------------------- the referee
+class Referee:
+    """Runs one notebook's setup and test cells in this process, asking the kernel for the student's answers."""
+
+    def __init__(self, trusted: dict[str, dict]):
+        #: grade id -> {"source": ..., "role": "setup" | "test"} from the gradebook
+        self.trusted = trusted
+        self.ns = Namespace(self)
+        self.link: KernelLink | None = None
+        self.grace = 5.0
+        self.setup_errors: list[str] = []
+
+    # -- what a cell is -------------------------------------------------------------------
+    def role(self, cell) -> str | None:
+        meta = (cell.get("metadata") or {}).get("nbgrader") or {}
+        entry = self.trusted.get(meta.get("grade_id"))
+        if entry is None or cell.get("cell_type") != "code":
+            return None
+        return entry["role"]
+
+    # -- kernel requests (from the referee's thread) ------------------------------------------
+    def fetch(self, name: str):
+        if self.link is None:
+            raise KeyError(name)
+        try:
+            reply = self.link.ask(f"__import__('gutcourse.handout').handout.fetch({name!r})", self.grace)
+        except handout.HandoutError as err:
+            raise handout.HandoutError(f"The grader could not read `{name}` from your notebook: {err}.") from None
+        if reply.get("missing") is True:
+            raise KeyError(name)
+        return self._value(reply, f"`{name}`")
+
+    def _value(self, reply: dict, what: str):
+        if "unreadable" in reply:
+            raise handout.HandoutError(f"The grader could not read {what} from your notebook: "
+                                       f"{str(reply['unreadable'])[:300]}.")
+        if "ok" not in reply:
+            raise handout.HandoutError(f"The grader got no value for {what} from your notebook.")
+        try:
+            return handout.decode(reply["ok"], function=lambda ref, name: StudentFunction(self, ref, name))
+        except handout.HandoutError as err:
+            raise handout.HandoutError(f"The grader could not read {what} from your notebook: {err}.") from None
+
+    def _send(self, value):
+        def refuse(v):
+            raise handout.HandoutError("a test passed a function to student code")
+
+        refs: dict = {}
+        data = handout.encode(value, refs)
+        # Only the student's own functions may travel back to the kernel, as the references they came with.
+        for key, obj in refs.items():
+            if not isinstance(obj, StudentFunction) or obj._referee is not self:
+                refuse(obj)
+        return _replace_refs(data, refs)
+
+    def call(self, function: StudentFunction, args: tuple, kwargs: dict):
+        what = f"`{function.__name__}`"
+        payload = json.dumps({"args": self._send(list(args)), "kwargs": self._send(dict(kwargs))},
+                             allow_nan=False, separators=(",", ":"))
+        reply = self.link.ask(f"__import__('gutcourse.handout').handout.call({function._ref!r}, {payload!r})",
+                              self.grace)
+        after = reply.get("args")
+        if isinstance(after, list) and len(after) == len(args):
+            for original, state in zip(args, after):
+                if isinstance(state, dict) and "ok" in state:
+                    try:
+                        _write_back(original, self._value(state, what))
+                    except handout.HandoutError:
+                        pass
+        if isinstance(reply.get("raised"), dict):
+            raise _raise_like(reply["raised"])
+        return self._value(reply, f"what {what} returned")
+
+    # -- running cells -----------------------------------------------------------------------
+    def run_setup(self, grade_id: str) -> None:
+        """Run a locked setup cell's trusted source here too (its output is not kept)."""
+        source = _strip_magics(self.trusted[grade_id]["source"])
+        out, err = _install_streams()
+        out.local.buffer = err.local.buffer = io.StringIO()
+        try:
+            exec(compile(source, f"<setup cell {grade_id}>", "exec"), self.ns)
+        except BaseException as error:  # noqa: BLE001  (reported, and later tests fail on what is missing)
+            self.setup_errors.append(f"setup cell {grade_id}: {type(error).__name__}: {error}")
+        finally:
+            out.local.buffer = err.local.buffer = None
+
+    def run_test(self, grade_id: str) -> list[NotebookNode]:
+        """Judge one test cell; its outputs as nbgrader would record them from a kernel."""
+        source = _strip_magics(self.trusted[grade_id]["source"])
+        self.ns.forget_fetched()
+        out, err = _install_streams()
+        stdout, stderr = io.StringIO(), io.StringIO()
+        out.local.buffer, err.local.buffer = stdout, stderr
+        outputs: list[NotebookNode] = []
+        result = None
+        failure: BaseException | None = None
+        filename = f"<test cell {grade_id}>"
+        try:
+            tree = ast.parse(source, filename)
+            last = None
+            if tree.body and isinstance(tree.body[-1], ast.Expr):
+                last = ast.Expression(tree.body.pop().value)
+            exec(compile(tree, filename, "exec"), self.ns)
+            if last is not None:
+                result = eval(compile(last, filename, "eval"), self.ns)
+        except BaseException as error:  # noqa: BLE001  (the verdict)
+            failure = error
+        finally:
+            out.local.buffer = err.local.buffer = None
+            self.ns.forget_fetched()
+        if stdout.getvalue():
+            outputs.append(NotebookNode(output_type="stream", name="stdout", text=stdout.getvalue()))
+        if stderr.getvalue():
+            outputs.append(NotebookNode(output_type="stream", name="stderr", text=stderr.getvalue()))
+        if failure is not None:
+            outputs.append(_error_output(failure, filename))
+        elif result is not None:
+            outputs.append(NotebookNode(output_type="execute_result", execution_count=None, metadata={},
+                                        data={"text/plain": repr(result)[:10000]}))
+        return outputs
+
+
+def _replace_refs(data, refs):
+    """Encoded data with the referee's own stand-ins turned back into the kernel's references."""
+    if isinstance(data, dict):
+        if data.get("t") == "function" and data.get("ref") in refs:
+            return {"t": "function", "ref": refs[data["ref"]]._ref, "name": data.get("name", "")}
+        return {k: _replace_refs(v, refs) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_replace_refs(v, refs) for v in data]
+    return data
+
+
+def _strip_magics(source: str) -> str:
+    """Cell source without IPython's line magics and shell escapes (the referee runs plain Python)."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+
+
+def _error_output(error: BaseException, filename: str) -> NotebookNode:
+    ename = type(error).__name__
+    if isinstance(error, KernelGone):
+        ename, evalue = "KernelStopped", str(error)
+    elif isinstance(error, TooSlow):
+        ename, evalue = "CellTimeoutError", f"A function of yours was stopped: {error}."
+    else:
+        evalue = str(error)
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == filename]
+    lines = [f"{'-' * 75}", f"{ename:<40}Traceback (most recent call last)"]
+    lines += [f"Cell In[test], line {f.lineno}" for f in frames[-3:]]
+    lines.append(f"{ename}: {evalue}")
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=lines)
+
+
+def trusted_cells(db_url: str, assignment: str, notebook: str) -> dict[str, dict]:
+    """The notebook's locked setup cells and test cells, as the gradebook keeps them."""
+    from nbgrader.api import Gradebook
+
+    cells: dict[str, dict] = {}
+    with Gradebook(db_url) as gb:
+        nb = gb.find_notebook(notebook, assignment)
+        tests = {c.name for c in nb.grade_cells if c.cell_type == "code"}
+        solutions = {c.name for c in nb.solution_cells}
+        for cell in nb.source_cells:
+            if cell.cell_type != "code" or cell.name in solutions:
+                continue
+            if cell.name in tests:
+                cells[cell.name] = {"source": cell.source, "role": "test"}
+            elif cell.locked:
+                cells[cell.name] = {"source": cell.source, "role": "setup"}
+    return cells
+
+
+async def judge(referee: Referee, grade_id: str, loop_timeout: float) -> list[NotebookNode]:
+    """Run a test cell in a thread of its own (its calls into the kernel block) and wait for it."""
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    outputs: list = []
+
+    def work():
+        started, asked = time.perf_counter(), referee.link.requests if referee.link else 0
+        try:
+            outputs.extend(referee.run_test(grade_id))
+            if os.environ.get("GUTCOURSE_REFEREE_TIMES"):
+                print(f"REFEREE {grade_id} {time.perf_counter() - started:.3f}s "
+                      f"{(referee.link.requests if referee.link else 0) - asked} requests", file=sys.__stderr__)
+        finally:
+            loop.call_soon_threadsafe(done.set)
+
+    thread = threading.Thread(target=work, name=f"referee-{grade_id}", daemon=True)
+    thread.start()
+    try:
+        await asyncio.wait_for(done.wait(), loop_timeout)
+    except asyncio.TimeoutError:
+        # The referee's own work on the student's data ran too long: stop it where it is.
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(TooSlow))
+        try:
+            await asyncio.wait_for(done.wait(), 10)
+        except asyncio.TimeoutError:
+            return [_error_output(TooSlow("the grader could not finish this check"), "")]
+    return outputs

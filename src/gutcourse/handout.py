@@ -1,0 +1,841 @@
+"""Answers handed out of a grading kernel as plain data, and read back safely.
+
+When the course grades a notebook, its test cells do not run in the student's kernel.
+They run in the grader's own process (``gutcourse.grading.referee``), which asks the
+kernel, through this module, for the value of a name or for the result of calling one
+of the student's functions on the test's inputs. The kernel answers with plain data
+(numbers, strings, lists, tables, and what a plot draws), never with objects.
+
+The same code encodes on both sides; ``decode`` builds only known, inert types
+(Python scalars and containers, numpy arrays, pandas objects, a drawing rebuilt from
+its data) and refuses anything else, so a hostile kernel can send wrong answers but
+cannot run code in the grader.
+
+This module holds no answers and no expected values: it only moves data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+#: Bounds on what one hand-out may hold (elements in all, nesting, text).
+MAX_ITEMS = 2_000_000
+MAX_DEPTH = 24
+MAX_TEXT = 1_000_000
+
+_SCALAR_KINDS = "biufcUSMm"  # numpy dtype kinds stored as lists of values
+#: pandas extension types a hand-out may use (anything else is refused, not looked up).
+_EXTENSION_DTYPES = re.compile(r"^(str|string(\[(python|pyarrow)\])?|U?Int(8|16|32|64)|Float(32|64)|boolean"
+                               r"|datetime64\[(ns|us|ms|s), [A-Za-z0-9_/+\-]{1,64}\])$")
+
+
+class HandoutError(ValueError):
+    """A hand-out that cannot be read: malformed, too large, or of a kind the grader does not accept."""
+
+
+# ----------------------------------------------------------------------------- encoding
+class _Budget:
+    def __init__(self, limit: int = MAX_ITEMS):
+        self.left = limit
+
+    def take(self, n: int) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise HandoutError(f"more than {MAX_ITEMS:,} values")
+
+
+def _float(v: float):
+    if math.isnan(v):
+        return {"t": "float", "v": "nan"}
+    if math.isinf(v):
+        return {"t": "float", "v": "inf" if v > 0 else "-inf"}
+    return v
+
+
+def _plain_list(values) -> list:
+    out = []
+    for v in values:
+        if isinstance(v, float):
+            out.append(_float(v))
+        elif isinstance(v, complex):
+            out.append({"t": "complex", "re": _float(v.real), "im": _float(v.imag)})
+        elif isinstance(v, bytes):
+            out.append({"t": "bytes", "v": v.decode("latin-1")})
+        else:
+            out.append(v)
+    return out
+
+
+def encode(value, refs: dict | None = None, *, _depth: int = 0, _budget: _Budget | None = None):
+    """``value`` as JSON-ready data. Callables become references kept in ``refs`` (id -> object)."""
+    budget = _budget or _Budget()
+    budget.take(1)
+    if _depth > MAX_DEPTH:
+        raise HandoutError(f"nested more than {MAX_DEPTH} levels deep")
+    deeper = {"refs": refs, "_depth": _depth + 1, "_budget": budget}
+    if value is None or isinstance(value, (bool, str)) and type(value) in (bool, str):
+        if isinstance(value, str) and len(value) > MAX_TEXT:
+            raise HandoutError(f"a text longer than {MAX_TEXT:,} characters")
+        return value
+    if type(value) is int:
+        return value if abs(value) < 2 ** 63 else {"t": "bigint", "v": str(value)}
+    if type(value) is float:
+        return _float(value)
+    if type(value) is complex:
+        return {"t": "complex", "re": _float(value.real), "im": _float(value.imag)}
+    if type(value) is bytes:
+        return {"t": "bytes", "v": value.decode("latin-1")}
+    if type(value) in (list, tuple, set, frozenset):
+        kind = {list: "list", tuple: "tuple", set: "set", frozenset: "frozenset"}[type(value)]
+        items = list(value)
+        if kind in ("set", "frozenset"):
+            try:
+                items = sorted(items)
+            except TypeError:
+                pass
+        return {"t": kind, "v": [encode(v, **deeper) for v in items]}
+    if type(value) is dict:
+        return {"t": "dict", "k": [encode(k, **deeper) for k in value], "v": [encode(v, **deeper) for v in value.values()]}
+    module = type(value).__module__ or ""
+    top = module.split(".")[0]
+    if top == "numpy":
+        return _encode_numpy(value, deeper, budget)
+    if top == "pandas":
+        encoded = _encode_pandas(value, deeper, budget)
+        if encoded is not None:
+            return encoded
+    if top == "skbio":
+        encoded = _encode_skbio(value, deeper)
+        if encoded is not None:
+            return encoded
+    if top == "matplotlib":
+        encoded = _encode_drawing(value, deeper)
+        if encoded is not None:
+            return encoded
+    if isinstance(value, BaseException):
+        return {"t": "exception", "type": type(value).__name__, "message": str(value)[:MAX_TEXT]}
+    if callable(value) and refs is not None and not isinstance(value, type):
+        key = str(len(refs) + 1)
+        refs[key] = value
+        return {"t": "function", "ref": key, "name": str(getattr(value, "__name__", type(value).__name__))}
+    # Subclasses of the plain types (a bool subclass, a str subclass, IntEnum...) travel as their base value.
+    for base in (bool, int, float, str):
+        if isinstance(value, base):
+            return encode(base(value), **deeper)
+    return {"t": "opaque", "type": type(value).__name__, "module": module}
+
+
+def _encode_numpy(value, deeper, budget):
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        budget.take(int(value.size))
+        dtype = value.dtype
+        if dtype.kind in _SCALAR_KINDS and dtype.names is None:
+            flat = value.ravel()
+            if dtype.kind in "Mm":
+                data = [None if np.isnat(v) else int(v.view("i8")) for v in flat]
+            else:
+                data = _plain_list(flat.tolist())
+            return {"t": "ndarray", "dtype": dtype.str if dtype.kind not in "Mm" else str(dtype),
+                    "shape": list(value.shape), "v": data}
+        return {"t": "ndarray", "dtype": "O", "shape": list(value.shape),
+                "v": [encode(v, **deeper) for v in value.ravel().tolist()]}
+    if isinstance(value, np.generic):
+        dtype = value.dtype
+        if dtype.kind in "biufc" and dtype.names is None:
+            v = value.item()
+            return {"t": "npscalar", "dtype": dtype.str, "v": _plain_list([v])[0]}
+        if dtype.kind in "US":
+            return encode(value.item(), **deeper)
+        if dtype.kind in "Mm":
+            return {"t": "npscalar", "dtype": str(dtype), "v": None if np.isnat(value) else int(value.view("i8"))}
+    return {"t": "opaque", "type": type(value).__name__, "module": type(value).__module__}
+
+
+def _pandas_values(values, deeper, budget):
+    """A pandas or numpy column as its dtype's name and its values."""
+    import numpy as np
+    import pandas as pd
+
+    dtype = values.dtype
+    if type(dtype).__name__ == "NumpyEADtype":  # a plain numpy column seen through pandas' .array
+        dtype = dtype.numpy_dtype
+    name = str(dtype)
+    if isinstance(dtype, pd.CategoricalDtype):
+        return {"dtype": "category", "categories": encode(dtype.categories.to_numpy(), **deeper),
+                "ordered": bool(dtype.ordered), "codes": encode(np.asarray(values.codes, dtype="i8"), **deeper)}
+    if isinstance(dtype, np.dtype):
+        return {"dtype": name, "v": encode(np.asarray(values), **deeper)}
+    # Extension dtypes (str, Int64, boolean, datetime with a zone...): values as objects, missing as None.
+    items = [None if v is pd.NA or v is None or (isinstance(v, float) and math.isnan(v)) else v
+             for v in np.asarray(values, dtype=object).ravel().tolist()]
+    budget.take(len(items))
+    if items and all(isinstance(v, pd.Timestamp) or v is None for v in items):
+        items = [None if v is None else v.isoformat() for v in items]
+        return {"dtype": name, "timestamps": items}
+    return {"dtype": name, "objects": [encode(v, **deeper) for v in items]}
+
+
+def _encode_pandas(value, deeper, budget):
+    import pandas as pd
+
+    if isinstance(value, pd.MultiIndex):
+        return {"t": "multiindex", "names": [encode(n, **deeper) for n in value.names],
+                "levels": [_pandas_values(value.get_level_values(i), deeper, budget) for i in range(value.nlevels)]}
+    if isinstance(value, pd.Index):
+        return {"t": "index", "name": encode(value.name, **deeper), "range": isinstance(value, pd.RangeIndex),
+                **_pandas_values(value.array if not isinstance(value.dtype, pd.CategoricalDtype) else value.values,
+                                 deeper, budget)}
+    if isinstance(value, pd.Series):
+        return {"t": "series", "name": encode(value.name, **deeper), "index": encode(value.index, **deeper),
+                **_pandas_values(value.array if not isinstance(value.dtype, pd.CategoricalDtype) else value.values,
+                                 deeper, budget)}
+    if isinstance(value, pd.DataFrame):
+        return {"t": "frame", "index": encode(value.index, **deeper), "columns": encode(value.columns, **deeper),
+                "data": [_pandas_values(value.iloc[:, i].array if not isinstance(value.dtypes.iloc[i], pd.CategoricalDtype)
+                                        else value.iloc[:, i].values, deeper, budget)
+                         for i in range(value.shape[1])]}
+    if value is pd.NA:
+        return {"t": "na"}
+    if isinstance(value, pd.Timestamp):
+        return {"t": "timestamp", "v": None if value is pd.NaT else value.isoformat()}
+    return None
+
+
+def _encode_skbio(value, deeper):
+    """scikit-bio's distance matrices, ordinations and trees, as their data."""
+    from skbio import OrdinationResults, TreeNode
+    from skbio.stats.distance import DissimilarityMatrix, DistanceMatrix
+
+    if isinstance(value, DissimilarityMatrix):
+        return {"t": "skbio_matrix", "distance": isinstance(value, DistanceMatrix),
+                "ids": encode(list(value.ids), **deeper), "data": encode(value.data, **deeper)}
+    if isinstance(value, OrdinationResults):
+        parts = ("eigvals", "samples", "features", "biplot_scores", "sample_constraints", "proportion_explained")
+        return {"t": "skbio_ordination", "short": str(value.short_method_name), "long": str(value.long_method_name),
+                **{part: encode(getattr(value, part, None), **deeper) for part in parts}}
+    if isinstance(value, TreeNode):
+        text = str(value)
+        if len(text) > MAX_TEXT:
+            raise HandoutError("a tree too large")
+        return {"t": "skbio_tree", "newick": text}
+    return None
+
+
+def _decode_skbio(data, again):
+    import pandas as pd
+    from skbio import OrdinationResults, TreeNode
+    from skbio.stats.distance import DissimilarityMatrix, DistanceMatrix
+
+    kind = data["t"]
+    if kind == "skbio_matrix":
+        ids = decode(data["ids"], **again)
+        matrix = decode(data["data"], **again)
+        if type(ids) is not list or type(matrix).__name__ != "ndarray":
+            raise HandoutError("a distance matrix without ids or data")
+        return (DistanceMatrix if data["distance"] is True else DissimilarityMatrix)(matrix, ids)
+    if kind == "skbio_ordination":
+        parts = {part: decode(data[part], **again) for part in
+                 ("eigvals", "samples", "features", "biplot_scores", "sample_constraints", "proportion_explained")}
+        for part, value in parts.items():
+            if value is not None and not isinstance(value, (pd.Series, pd.DataFrame)):
+                raise HandoutError(f"an ordination whose {part} is not a table")
+        return OrdinationResults(_text(data["short"]), _text(data["long"]), **parts)
+    if kind == "skbio_tree":
+        return TreeNode.read([_text(data["newick"])])
+    raise HandoutError(f"an entry of unknown kind {kind!r}")
+
+
+# ----------------------------------------------------------------------------- drawings
+def _colors(values) -> list:
+    import numpy as np
+
+    array = np.asarray(values, dtype=float)
+    if array.ndim != 2:
+        return []
+    return _plain_list(array.ravel().tolist())
+
+
+def _encode_drawing(value, deeper):
+    """What an Axes draws, as data: enough to rebuild an Axes that answers the same questions."""
+    import matplotlib.axes
+    import matplotlib.figure
+
+    if isinstance(value, matplotlib.figure.Figure):
+        return {"t": "figure", "axes": [_encode_drawing(ax, deeper) for ax in value.axes[:20]],
+                "suptitle": _suptitle(value), "legends": len(value.legends)}
+    if not isinstance(value, matplotlib.axes.Axes):
+        return None
+    return _axes_spec(value)
+
+
+def _suptitle(fig) -> str:
+    try:
+        return str(fig.get_suptitle())
+    except AttributeError:
+        return str(fig._suptitle.get_text()) if getattr(fig, "_suptitle", None) is not None else ""
+
+
+def _xy(values) -> list:
+    import numpy as np
+
+    try:
+        return _plain_list(np.asarray(values, dtype=float).ravel().tolist())
+    except (TypeError, ValueError):
+        return []
+
+
+def _axes_spec(ax) -> dict:
+    import matplotlib.colors as mcolors
+    import matplotlib.lines as mlines
+    import matplotlib.patches as mpatches
+    import numpy as np
+
+    patches = []
+    for patch in ax.patches[:20000]:
+        in_data = patch.get_data_transform() is ax.transData
+        entry = {"in_data": in_data, "label": str(patch.get_label())}
+        if isinstance(patch, mpatches.Rectangle):
+            entry.update(kind="rectangle", x=_xy([patch.get_x()])[0], y=_xy([patch.get_y()])[0],
+                         width=_xy([patch.get_width()])[0], height=_xy([patch.get_height()])[0])
+        elif isinstance(patch, mpatches.StepPatch):
+            values, edges = patch.get_data()[:2]
+            entry.update(kind="steps", values=_xy(values), edges=_xy(edges))
+        elif isinstance(patch, mpatches.Polygon):
+            entry.update(kind="polygon", xy=_xy(patch.get_xy()))
+        else:
+            entry.update(kind="other")
+        patches.append(entry)
+    collections = []
+    for coll in ax.collections[:200]:
+        try:
+            offsets = np.asarray(coll.get_offsets(), dtype=float)
+            faces = coll.get_facecolors()
+            edges = coll.get_edgecolors()
+        except (TypeError, ValueError):
+            continue
+        collections.append({"offsets": _xy(offsets) if offsets.ndim == 2 and offsets.shape[1:] == (2,) else [],
+                            "faces": _colors(faces), "edges": _colors(edges), "label": str(coll.get_label())})
+    lines = []
+    for line in ax.lines[:2000]:
+        entry = {"label": str(line.get_label()), "marker": str(line.get_marker()),
+                 "linestyle": str(line.get_linestyle())}
+        try:
+            entry["color"] = list(mcolors.to_rgba(line.get_color()))
+            entry["face"] = list(mcolors.to_rgba(line.get_markerfacecolor()))
+        except (TypeError, ValueError):
+            entry["color"] = entry["face"] = [0.0, 0.0, 0.0, 1.0]
+        if isinstance(line, mlines.AxLine):
+            xy2 = line.get_xy2()
+            entry.update(kind="axline", xy1=_xy(line.get_xy1()), xy2=None if xy2 is None else _xy(xy2),
+                         slope=None if line.get_slope() is None else _xy([line.get_slope()])[0])
+        else:
+            entry.update(kind="line", x=_xy(line.get_xdata()), y=_xy(line.get_ydata()))
+        lines.append(entry)
+    legend = ax.get_legend()
+    figure = ax.figure
+    return {
+        "t": "axes",
+        "xscale": str(ax.get_xscale()), "yscale": str(ax.get_yscale()),
+        "xlabel": str(ax.get_xlabel()), "ylabel": str(ax.get_ylabel()), "title": str(ax.get_title()),
+        "xlim": _xy(ax.get_xlim()), "ylim": _xy(ax.get_ylim()),
+        "patches": patches, "collections": collections, "lines": lines,
+        "texts": [str(t.get_text()) for t in ax.texts[:500]],
+        "legend": None if legend is None else [str(t.get_text()) for t in legend.get_texts()],
+        "suptitle": _suptitle(figure) if figure is not None else "",
+        "figure_legends": [[str(t.get_text()) for t in lg.get_texts()] for lg in (figure.legends if figure else [])],
+    }
+
+
+# ----------------------------------------------------------------------------- decoding
+class Opaque:
+    """Stands for a value of a type that is not handed out as data (its type's name only)."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__module__}.{type(self).__name__}>"
+
+
+_opaque_types: dict = {}
+
+
+def _opaque(name: str, module: str):
+    name = str(name)[:200] or "object"
+    if not name.isidentifier():
+        name = "object"
+    key = (name, str(module)[:200])
+    if key not in _opaque_types:
+        _opaque_types[key] = type(name, (Opaque,), {"__module__": key[1] or "builtins"})
+    return _opaque_types[key]()
+
+
+def decode(data, *, function=None, _depth: int = 0, _budget: _Budget | None = None):
+    """Rebuild a hand-out. ``function(ref, name)`` turns a function reference into a callable."""
+    budget = _budget or _Budget()
+    budget.take(1)
+    if _depth > MAX_DEPTH + 4:
+        raise HandoutError("nested too deeply")
+    if data is None or type(data) in (bool, int, float):
+        return data
+    if type(data) is str:
+        return data
+    again = {"function": function, "_depth": _depth + 1, "_budget": budget}
+    if type(data) is not dict or type(data.get("t")) is not str:
+        raise HandoutError(f"an entry of type {type(data).__name__}")
+    kind = data["t"]
+    try:
+        if kind == "float":
+            return float({"nan": "nan", "inf": "inf", "-inf": "-inf"}[data["v"]])
+        if kind == "bigint":
+            text = _text(data["v"])
+            if len(text) > 4000:
+                raise HandoutError("an integer too long")
+            return int(text)
+        if kind == "complex":
+            return complex(_number(decode(data["re"], **again)), _number(decode(data["im"], **again)))
+        if kind == "bytes":
+            return _text(data["v"]).encode("latin-1")
+        if kind in ("list", "tuple", "set", "frozenset"):
+            items = [decode(v, **again) for v in _array(data["v"])]
+            return {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}[kind](items)
+        if kind == "dict":
+            keys, values = _array(data["k"]), _array(data["v"])
+            if len(keys) != len(values):
+                raise HandoutError("a dict with more keys than values")
+            return {decode(k, **again): decode(v, **again) for k, v in zip(keys, values)}
+        if kind == "exception":
+            return Exception(_text(data["message"]))
+        if kind == "opaque":
+            return _opaque(_text(data["type"]), _text(data.get("module", "")))
+        if kind == "function":
+            if function is None:
+                raise HandoutError("a function where data was expected")
+            return function(_text(data["ref"]), _text(data.get("name", "function")))
+        if kind in ("ndarray", "npscalar"):
+            return _decode_numpy(data, again, budget)
+        if kind in ("index", "multiindex", "series", "frame", "na", "timestamp"):
+            return _decode_pandas(data, again, budget)
+        if kind in ("skbio_matrix", "skbio_ordination", "skbio_tree"):
+            return _decode_skbio(data, again)
+        if kind in ("axes", "figure"):
+            return rebuild_drawing(data)
+    except HandoutError:
+        raise
+    except (KeyError, TypeError, ValueError, OverflowError, IndexError, AttributeError) as err:
+        raise HandoutError(f"a malformed {kind} ({type(err).__name__}: {str(err)[:200]})") from None
+    raise HandoutError(f"an entry of unknown kind {kind[:40]!r}")
+
+
+def _text(value) -> str:
+    if type(value) is not str:
+        raise HandoutError("a text field that is not text")
+    return value
+
+
+def _number(value):
+    if type(value) not in (int, float):
+        raise HandoutError("a number field that is not a number")
+    return value
+
+
+def _array(value) -> list:
+    if type(value) is not list:
+        raise HandoutError("a list field that is not a list")
+    return value
+
+
+def _plain_values(items: list, budget: _Budget) -> list:
+    budget.take(len(items))
+    out = []
+    for v in items:
+        if v is None or type(v) in (bool, int, float, str):
+            out.append(v)
+        elif type(v) is dict and v.get("t") == "float":
+            out.append(decode(v))
+        elif type(v) is dict and v.get("t") == "complex":
+            out.append(decode(v))
+        elif type(v) is dict and v.get("t") == "bytes":
+            out.append(decode(v))
+        else:
+            raise HandoutError("an array value that is not a number or a text")
+    return out
+
+
+def _dtype(text: str):
+    import numpy as np
+
+    dtype = np.dtype(_text(text))
+    if dtype.kind not in _SCALAR_KINDS + "O" or dtype.names is not None or dtype.subdtype is not None:
+        raise HandoutError(f"an array of type {text[:40]!r}")
+    return dtype
+
+
+def _decode_numpy(data, again, budget):
+    import numpy as np
+
+    dtype = _dtype(data["dtype"])
+    if data["t"] == "npscalar":
+        if dtype.kind in "Mm":
+            v = data["v"]
+            return dtype.type("NaT") if v is None else np.array([_number(v)], dtype="i8").view(dtype)[0]
+        return dtype.type(_plain_values([data["v"]], budget)[0])
+    shape = [int(_number(n)) for n in _array(data["shape"])]
+    if any(n < 0 for n in shape) or len(shape) > 32:
+        raise HandoutError("an array of impossible shape")
+    items = _array(data["v"])
+    if math.prod(shape) != len(items):
+        raise HandoutError("an array whose shape does not match its values")
+    if dtype.kind == "O":
+        array = np.empty(len(items), dtype=object)
+        for i, v in enumerate(items):
+            array[i] = decode(v, **again)
+        return array.reshape(shape)
+    if dtype.kind in "Mm":
+        raw = [np.iinfo("i8").min if v is None else _number(v) for v in items]
+        budget.take(len(raw))
+        return np.array(raw, dtype="i8").view(dtype).reshape(shape)
+    return np.array(_plain_values(items, budget), dtype=dtype).reshape(shape)
+
+
+def _decode_values(data, again, budget):
+    """The values of a pandas column or index: a numpy array or a pandas extension array."""
+    import pandas as pd
+
+    name = _text(data["dtype"])
+    if name == "category":
+        categories = decode(data["categories"], **again)
+        codes = decode(data["codes"], **again)
+        return pd.Categorical.from_codes(codes, categories=categories, ordered=bool(data["ordered"]))
+    if "v" in data:
+        values = decode(data["v"], **again)
+        if type(values).__name__ != "ndarray":
+            raise HandoutError("column values that are not an array")
+        return values
+    if not _EXTENSION_DTYPES.match(name):
+        raise HandoutError(f"a column of type {name[:40]!r}")
+    dtype = pd.api.types.pandas_dtype(name)
+    if "timestamps" in data:
+        items = [None if v is None else pd.Timestamp(_text(v)) for v in _array(data["timestamps"])]
+    else:
+        items = [decode(v, **again) for v in _array(data["objects"])]
+    return pd.array(items, dtype=dtype)
+
+
+def _decode_pandas(data, again, budget):
+    import pandas as pd
+
+    kind = data["t"]
+    if kind == "na":
+        return pd.NA
+    if kind == "timestamp":
+        return pd.NaT if data["v"] is None else pd.Timestamp(_text(data["v"]))
+    if kind == "multiindex":
+        levels = [_decode_values(level, again, budget) for level in _array(data["levels"])]
+        names = [decode(n, **again) for n in _array(data["names"])]
+        return pd.MultiIndex.from_arrays(levels, names=names)
+    if kind == "index":
+        values = _decode_values(data, again, budget)
+        name = decode(data["name"], **again)
+        if data.get("range") is True and len(values) and str(getattr(values, "dtype", "")) == "int64":
+            start, step = int(values[0]), (int(values[1]) - int(values[0])) if len(values) > 1 else 1
+            if step != 0 and all(int(v) == start + i * step for i, v in enumerate(values)):
+                return pd.RangeIndex(start, start + step * len(values), step, name=name)
+        return pd.Index(values, name=name, copy=False, tupleize_cols=False)
+    if kind == "series":
+        index = decode(data["index"], **again)
+        values = _decode_values(data, again, budget)
+        if len(values) != len(index):
+            raise HandoutError("a Series whose index and values differ in length")
+        return pd.Series(values, index=index, name=decode(data["name"], **again), copy=False)
+    if kind == "frame":
+        index = decode(data["index"], **again)
+        columns = decode(data["columns"], **again)
+        arrays = [_decode_values(col, again, budget) for col in _array(data["data"])]
+        if len(arrays) != len(columns) or any(len(a) != len(index) for a in arrays):
+            raise HandoutError("a DataFrame whose columns and values do not line up")
+        frame = pd.DataFrame({i: a for i, a in enumerate(arrays)}, index=index, copy=False)
+        frame.columns = columns
+        return frame
+    raise HandoutError(f"an entry of unknown kind {kind!r}")
+
+
+def rebuild_drawing(data):
+    """A real matplotlib Axes (or Figure) drawing what the hand-out describes (Agg, never shown)."""
+    from matplotlib.figure import Figure
+
+    if data["t"] == "figure":
+        fig = Figure()
+        for spec in _array(data["axes"])[:20]:
+            _fill_axes(fig.add_subplot(), spec)
+        if _text(data.get("suptitle", "")):
+            fig.suptitle(data["suptitle"])
+        for _ in range(int(_number(data.get("legends", 0))) if data.get("legends") else 0):
+            fig.legend(handles=[], labels=[])
+        return fig
+    fig = Figure()
+    ax = fig.add_subplot()
+    _fill_axes(ax, data)
+    return ax
+
+
+def _pairs(values, width: int = 2) -> list:
+    values = _plain_values(_array(values), _Budget())
+    if len(values) % width:
+        raise HandoutError("coordinates that do not pair up")
+    return [values[i:i + width] for i in range(0, len(values), width)]
+
+
+def _fill_axes(ax, spec) -> None:
+    import matplotlib.collections as mcollections
+    import matplotlib.lines as mlines
+    import matplotlib.patches as mpatches
+    import numpy as np
+
+    if spec.get("t") not in ("axes", None):
+        raise HandoutError("an Axes that is not an Axes")
+    ax.set_xlabel(_text(spec["xlabel"]))
+    ax.set_ylabel(_text(spec["ylabel"]))
+    ax.set_title(_text(spec["title"]))
+    for entry in _array(spec["patches"]):
+        kind = _text(entry["kind"])
+        transform = ax.transData if entry["in_data"] is True else ax.transAxes
+        if kind == "rectangle":
+            x, y, w, h = (_plain_values([entry[k]], _Budget())[0] for k in ("x", "y", "width", "height"))
+            patch = mpatches.Rectangle((x, y), w, h)
+        elif kind == "steps":
+            patch = mpatches.StepPatch(_plain_values(_array(entry["values"]), _Budget()),
+                                       _plain_values(_array(entry["edges"]), _Budget()))
+        elif kind == "polygon":
+            patch = mpatches.Polygon(np.array(_pairs(entry["xy"]), dtype=float).reshape(-1, 2))
+        else:
+            patch = mpatches.Circle((0, 0), 0)
+        patch.set_label(_text(entry.get("label", "")))
+        ax.add_patch(patch)
+        patch.set_transform(transform)
+    for entry in _array(spec["collections"]):
+        offsets = np.array(_pairs(entry["offsets"]), dtype=float).reshape(-1, 2)
+        faces = np.array(_pairs(entry["faces"], 4), dtype=float).reshape(-1, 4)
+        edges = np.array(_pairs(entry["edges"], 4), dtype=float).reshape(-1, 4)
+        coll = mcollections.PathCollection([], offsets=offsets, offset_transform=ax.transData,
+                                           facecolors=faces, edgecolors=edges)
+        coll.set_label(_text(entry.get("label", "")))
+        ax.add_collection(coll, autolim=False)
+    for entry in _array(spec["lines"]):
+        color = _plain_values(_array(entry["color"]), _Budget())
+        face = _plain_values(_array(entry["face"]), _Budget())
+        if entry["kind"] == "axline":
+            xy1 = _plain_values(_array(entry["xy1"]), _Budget())
+            xy2 = None if entry["xy2"] is None else _plain_values(_array(entry["xy2"]), _Budget())
+            slope = None if entry["slope"] is None else _plain_values([entry["slope"]], _Budget())[0]
+            line = ax.axline(xy1, xy2, slope=slope, color=color)
+        else:
+            line = mlines.Line2D(_plain_values(_array(entry["x"]), _Budget()),
+                                 _plain_values(_array(entry["y"]), _Budget()), color=color)
+            ax.add_line(line)
+        line.set_marker(_text(entry["marker"]) if _text(entry["marker"]) in mlines.Line2D.markers else "None")
+        line.set_markerfacecolor(face)
+        line.set_linestyle(_text(entry["linestyle"]) if _text(entry["linestyle"]) in mlines.Line2D.lineStyles else "-")
+        line.set_label(_text(entry.get("label", "")))
+    for text in _array(spec.get("texts", []))[:500]:
+        ax.text(0, 0, _text(text))
+    if spec.get("legend") is not None:
+        labels = [_text(t) for t in _array(spec["legend"])]
+        ax.legend(handles=[mlines.Line2D([], [], label=t) for t in labels], labels=labels)
+    if _text(spec.get("suptitle", "")):
+        ax.figure.suptitle(spec["suptitle"])
+    for labels in _array(spec.get("figure_legends", [])):
+        labels = [_text(t) for t in _array(labels)]
+        ax.figure.legend(handles=[mlines.Line2D([], [], label=t) for t in labels], labels=labels)
+    # Scales last: an axline given by its slope can only be added on linear axes.
+    for axis, scale in (("x", spec["xscale"]), ("y", spec["yscale"])):
+        scale = _text(scale)
+        if scale in ("linear", "log", "symlog", "logit", "asinh"):
+            getattr(ax, f"set_{axis}scale")(scale)
+    if spec.get("xlim") and spec.get("ylim"):
+        ax.set_xlim(*_plain_values(_array(spec["xlim"]), _Budget())[:2])
+        ax.set_ylim(*_plain_values(_array(spec["ylim"]), _Budget())[:2])
+
+
+# ----------------------------------------------------------------------------- kernel side
+_refs: dict = {}
+
+
+def _namespace() -> dict:
+    import __main__
+
+    try:
+        return get_ipython().user_ns  # type: ignore[name-defined]  # noqa: F821
+    except NameError:
+        return vars(__main__)
+
+
+def _reply(payload) -> str:
+    return json.dumps(payload, allow_nan=False, separators=(",", ":"))
+
+
+def _encoded(value) -> dict:
+    try:
+        return {"ok": encode(value, _refs)}
+    except HandoutError as err:
+        return {"unreadable": str(err)}
+    except Exception as err:  # a value whose own methods fail while being read
+        return {"unreadable": f"{type(err).__name__} while reading it"}
+
+
+def fetch(name: str) -> str:
+    """The student's value of ``name``, as data (called by the grader through the kernel)."""
+    namespace = _namespace()
+    if name not in namespace:
+        return _reply({"missing": True})
+    return _reply(_encoded(namespace[name]))
+
+
+def call(ref: str, payload: str) -> str:
+    """Call a function handed out before (by reference) on arguments sent as data."""
+    function = _refs.get(ref)
+    if function is None:
+        return _reply({"unreadable": "the function is no longer known"})
+    request = json.loads(payload)
+    lookup = lambda key, name: _refs[key]  # noqa: E731
+    args = decode(request["args"], function=lookup)
+    kwargs = decode(request["kwargs"], function=lookup)
+    try:
+        result = function(*args, **kwargs)
+    except BaseException as err:  # reported to the test, which decides what it means
+        if isinstance(err, (KeyboardInterrupt, SystemExit)) and not isinstance(err, Exception):
+            raise
+        return _reply({"raised": {"type": type(err).__name__, "builtin": type(err).__module__ == "builtins",
+                                  "message": str(err)[:MAX_TEXT]}, "args": _after(args)})
+    return _reply({**_encoded(result), "args": _after(args)})
+
+
+def reach(ref: str, skip_refs: list) -> str:
+    """What a handed-out function reaches, as a graph (for "by hand" rules judged by the grader)."""
+    function = _refs.get(ref)
+    skip = [_refs[key] for key in skip_refs if key in _refs]
+    try:
+        return _reply({"ok": reach_graph(function, skip)})
+    except Exception as err:
+        return _reply({"unreadable": f"{type(err).__name__} while following what the function calls"})
+
+
+#: Most objects one reach graph may hold.
+MAX_NODES = 5000
+
+
+def reach_graph(function, skip=()) -> dict:
+    """The objects ``function`` reaches by the names its code reads, as plain data.
+
+    Every name its code objects (nested ones too) read is resolved through the function's closure cells,
+    its globals and ``sys.modules``. A module is followed, three levels deep, along the names the function
+    reads; a ``functools.partial`` to its function; a function defined in the notebook (``__main__``) is
+    followed in turn. Each node gives the object's module, name and qualified name, so that the grader
+    can decide, outside the kernel, which of them a rule bans (``gutcourse.checks.library_calls``).
+    """
+    import functools
+    import sys
+    import types
+
+    nodes: list[dict] = []
+    keep: list = []
+    index: dict[int, int] = {}
+    skip_ids = {id(s) for s in skip}
+
+    def codes(code):
+        yield code
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                yield from codes(const)
+
+    def node(obj) -> int:
+        key = id(obj)
+        if key in index:
+            return index[key]
+        if len(nodes) >= MAX_NODES:
+            raise HandoutError(f"more than {MAX_NODES} objects reached")
+        is_module = isinstance(obj, types.ModuleType)
+        module = obj.__name__ if is_module else getattr(obj, "__module__", None)
+        name = getattr(obj, "__name__", None)
+        entry = {"module": str(module or ""), "name": str(name if isinstance(name, str) else type(obj).__name__),
+                 "qual": f"{module}.{getattr(obj, '__qualname__', '')}" if not is_module else str(module),
+                 "skip": key in skip_ids, "kind": "other"}
+        index[key] = len(nodes)
+        nodes.append(entry)
+        keep.append(obj)
+        if isinstance(obj, functools.partial):
+            entry["kind"] = "partial"
+            entry["func"] = node(obj.func)
+        elif is_module:
+            entry["kind"] = "module"
+            entry["attrs"] = {}
+        elif isinstance(obj, types.FunctionType) and obj.__module__ == "__main__":
+            entry["kind"] = "function"
+            names = set()
+            for code in codes(obj.__code__):
+                names |= set(code.co_names) | set(code.co_freevars)
+            closure = {}
+            for var, cell in zip(obj.__code__.co_freevars, obj.__closure__ or ()):
+                try:
+                    closure[var] = cell.cell_contents
+                except ValueError:
+                    pass
+            entry["names"] = sorted(names)
+            entry["edges"] = {}
+            for n in entry["names"]:
+                target = closure[n] if n in closure else obj.__globals__.get(n, sys.modules.get(n))
+                if target is not None:
+                    entry["edges"][n] = node(target)
+        return index[key]
+
+    explored: set = set()
+
+    def look(i: int, names: tuple, depth: int) -> None:
+        entry, obj = nodes[i], keep[i]
+        if entry["kind"] == "partial":
+            look(entry["func"], names, depth)
+        elif entry["kind"] == "module" and depth < 3:
+            if (i, names, depth) in explored:
+                return
+            explored.add((i, names, depth))
+            for attr in names:
+                try:
+                    sub = getattr(obj, attr, None)
+                except Exception:
+                    sub = None
+                if sub is not None and sub is not obj:
+                    entry["attrs"][attr] = node(sub)
+                    look(entry["attrs"][attr], names, depth + 1)
+        elif entry["kind"] == "function":
+            visit(i)
+
+    visited: set = set()
+
+    def visit(i: int) -> None:
+        if i in visited:
+            return
+        visited.add(i)
+        names = tuple(nodes[i]["names"])
+        for n in names:
+            if n in nodes[i]["edges"]:
+                look(nodes[i]["edges"][n], names, 0)
+
+    if function is not None:
+        root = node(function)
+        if nodes[root]["kind"] == "function":
+            visit(root)
+        else:
+            look(root, (), 0)
+    return {"nodes": nodes}
+
+
+def _after(args) -> list:
+    """Arguments as they are after the call, for those a function could change in place."""
+    out = []
+    for arg in args:
+        if type(arg).__module__.split(".")[0] in ("numpy", "pandas") or type(arg) in (list, dict, set):
+            out.append(_encoded(arg))
+        else:
+            out.append(None)
+    return out

@@ -1,0 +1,159 @@
+"""The hand-out codec: what a grading kernel sends the referee, and what the referee refuses (issue 12)."""
+
+import json
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from gutcourse import handout  # noqa: E402
+from gutcourse.handout import HandoutError, decode, encode  # noqa: E402
+
+
+def _trip(value, refs=None):
+    """Encode, pass through JSON as the kernel's reply does, decode."""
+    return decode(json.loads(json.dumps(encode(value, refs), allow_nan=False)))
+
+
+@pytest.mark.parametrize("value", [
+    None, True, 0, -3, 2 ** 70, 1.5, "text", "", b"\x00\xff", 1 + 2j,
+    [1, "a", None], (1, 2.5), {"a": 1, 2: [3]}, {3, 1, 2}, frozenset({"x"}),
+])
+def test_plain_values_come_back_equal_and_of_the_same_type(value):
+    back = _trip(value)
+    assert back == value and type(back) is type(value)
+
+
+def test_special_floats_come_back():
+    back = _trip([float("nan"), float("inf"), -float("inf")])
+    assert math.isnan(back[0]) and back[1] == float("inf") and back[2] == -float("inf")
+
+
+@pytest.mark.parametrize("array", [
+    np.array([[1.0, np.nan], [3.0, 4.0]]), np.arange(6, dtype="int32").reshape(2, 3), np.array([True, False]),
+    np.array(["a", "bc"]), np.array(["2024-01-01", "NaT"], dtype="datetime64[ns]"), np.array([1 + 1j]),
+    np.array([1, "a", None], dtype=object), np.zeros((0, 3)),
+])
+def test_numpy_arrays_keep_dtype_shape_and_values(array):
+    back = _trip(array)
+    assert back.dtype == array.dtype and back.shape == array.shape
+    if array.dtype.kind == "f":
+        assert np.array_equal(back, array, equal_nan=True)
+    else:
+        assert (back == array).all() or array.dtype.kind == "M"
+
+
+def test_numpy_scalars_keep_their_type():
+    for scalar in (np.float64(2.5), np.int64(3), np.bool_(True), np.float32(1.5)):
+        back = _trip(scalar)
+        assert type(back) is type(scalar) and back == scalar
+
+
+def test_pandas_objects_keep_labels_names_and_dtypes():
+    s = pd.Series([1.0, None, 3.0], index=pd.Index(["a", "b", "c"], name="subject_id"), name="crp")
+    back = _trip(s)
+    pd.testing.assert_series_equal(back, s)
+    frame = pd.DataFrame({"group": pd.Categorical(["x", "y", "x"]), "n": pd.array([1, None, 3], dtype="Int64"),
+                          "name": ["p", "q", None], "value": [0.5, 1.5, 2.5]},
+                         index=pd.RangeIndex(3, name="row"))
+    pd.testing.assert_frame_equal(_trip(frame), frame)
+    multi = pd.Series([1, 2], index=pd.MultiIndex.from_tuples([("a", 1), ("b", 2)], names=["k", "n"]))
+    pd.testing.assert_series_equal(_trip(multi), multi)
+    stamps = pd.Series(pd.to_datetime(["2024-01-01", "2024-02-01"]).tz_localize("UTC"))
+    pd.testing.assert_series_equal(_trip(stamps), stamps)
+
+
+def test_callables_become_references_and_need_a_factory():
+    refs = {}
+    data = json.loads(json.dumps(encode({"f": len}, refs)))
+    assert list(refs.values()) == [len]
+    with pytest.raises(HandoutError, match="function"):
+        decode(data)
+    made = decode(data, function=lambda ref, name: (ref, name))
+    assert made == {"f": ("1", "len")}
+
+
+def test_other_objects_travel_as_their_type_name_only():
+    class Secret:
+        answer = 42
+
+    back = _trip(Secret())
+    assert isinstance(back, handout.Opaque) and type(back).__name__ == "Secret"
+    assert not hasattr(back, "answer")
+
+
+@pytest.mark.parametrize("data, words", [
+    ({"t": "eval", "v": "__import__('os')"}, "unknown kind"),
+    ({"t": "ndarray", "dtype": "f8", "shape": [3], "v": [1.0]}, "shape"),
+    ({"t": "ndarray", "dtype": "V8", "shape": [1], "v": [1]}, "array of type"),
+    ({"t": "ndarray", "dtype": [["a", "f8"]], "shape": [1], "v": [1]}, "text field"),
+    ({"t": "ndarray", "dtype": "f8", "shape": [1], "v": [{"t": "list", "v": []}]}, "not a number"),
+    ({"t": "series", "dtype": "object; import os", "objects": [], "index": {"t": "list", "v": []}, "name": None},
+     "column of type"),
+    ({"t": "dict", "k": [1, 2], "v": [1]}, "more keys"),
+    ([1, 2], "entry of type list"),
+    ({"t": "function", "ref": "1"}, "function"),
+])
+def test_malformed_or_unknown_entries_are_refused(data, words):
+    with pytest.raises(HandoutError, match=words):
+        decode(data)
+
+
+def test_size_and_depth_are_bounded():
+    deep = 1
+    for _ in range(60):
+        deep = {"t": "list", "v": [deep]}
+    with pytest.raises(HandoutError, match="nested"):
+        decode(deep)
+    with pytest.raises(HandoutError, match="values"):
+        decode({"t": "list", "v": [0] * (handout.MAX_ITEMS + 1)})
+    with pytest.raises(HandoutError):
+        encode(np.zeros(handout.MAX_ITEMS + 1))
+
+
+def test_an_axes_is_rebuilt_with_what_it_draws():
+    fig, ax = plt.subplots()
+    ax.hist([1, 2, 2, 3, 10], bins=[1, 2, 5, 10])
+    ax.scatter([1, 2], [3, 4], c=["red", "blue"])
+    ax.plot([1, 10], [0.044, 0.44], marker="o", label="cutoff")
+    ax.axline((1, 0.044), slope=0.044)
+    ax.axvspan(2, 3, alpha=0.2)
+    ax.set(xscale="log", yscale="log", xlabel="mannitol (%)", ylabel="lactulose (%)", title="LM")
+    ax.legend()
+    fig.suptitle("whole")
+    back = _trip(ax)
+    plt.close(fig)
+    assert (back.get_xscale(), back.get_yscale()) == ("log", "log")
+    assert (back.get_xlabel(), back.get_ylabel(), back.get_title()) == ("mannitol (%)", "lactulose (%)", "LM")
+    bars = [(p.get_x(), p.get_width(), p.get_height()) for p in back.patches if p.get_data_transform() is back.transData]
+    assert bars == [(1.0, 1.0, 1.0), (2.0, 3.0, 3.0), (5.0, 5.0, 1.0)]
+    assert len(back.patches) == 4  # the span is kept, drawn outside data coordinates
+    assert np.allclose(back.collections[0].get_offsets(), [[1, 3], [2, 4]])
+    assert np.allclose(back.collections[0].get_facecolors()[:, :3], [[1, 0, 0], [0, 0, 1]])
+    line, axline = back.lines
+    assert line.get_marker() == "o" and list(line.get_ydata()) == [0.044, 0.44]
+    assert isinstance(axline, matplotlib.lines.AxLine) and axline.get_slope() == 0.044
+    assert back.get_legend() is not None and back.figure.get_suptitle() == "whole"
+
+
+def test_scikit_bio_matrices_ordinations_and_trees_come_back():
+    from skbio import DistanceMatrix, TreeNode
+    from skbio.stats.ordination import pcoa
+
+    dm = DistanceMatrix([[0, 0.5, 0.2], [0.5, 0, 0.4], [0.2, 0.4, 0]], ["a", "b", "c"])
+    back = _trip(dm)
+    assert isinstance(back, DistanceMatrix) and back == dm
+    ordination = pcoa(dm)
+    again = _trip(ordination)
+    pd.testing.assert_frame_equal(again.samples, ordination.samples)
+    pd.testing.assert_series_equal(again.proportion_explained, ordination.proportion_explained)
+    assert again.short_method_name == ordination.short_method_name
+    tree = TreeNode.read(["((a:1,b:2)x:0.5,c:3)root;"])
+    rebuilt = _trip(tree)
+    assert str(rebuilt) == str(tree) and rebuilt.find("b").length == 2
