@@ -347,3 +347,18 @@ def test_collect_from_a_real_autograded_class(tmp_path):
     text = _check_page(page)
     for line in _hidden_test_lines(source):
         assert line not in text, line
+
+
+def test_markup_from_students_and_messages_is_shown_as_text(tmp_path):
+    """The page is rendered by an autoescaping template: markup in any value appears as text (issue 12)."""
+    scores = {s: [*v, 1] for s, v in HAND.items()}
+    hostile = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+    messages = [("s4", "q1_1", "q1_1_test_a", f"AssertionError: {hostile} & \"quoted\"")]
+    results = make_results(scores, {**HAND_MAX, "q3_1": 1}, {**HAND_OBJ, "q3_1": "O3"}, messages,
+                           errors={f"s9{hostile}": f"Traceback ...\nNotJSONError: {hostile}"})
+    page = write_report(item_analysis(results), tmp_path / "out", title=f"Item analysis {hostile}")
+    text = page.read_text(encoding="utf-8")
+    assert "<script" not in text and "<img src=x" not in text
+    # the title twice, the message, the student and the reason
+    assert text.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 5
+    assert "<img src=x" not in text and "&lt;img src=x onerror=alert(2)&gt;" in text

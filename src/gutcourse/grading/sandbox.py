@@ -1021,7 +1021,12 @@ class GuardedExecute(Execute):
         referee = self._referee
         end = time.monotonic() + self._cell_timeout(cell)
         if referee.link is None:
-            referee.link = KernelLink(self.km, asyncio.get_running_loop(), lambda: end - time.monotonic())
+            try:
+                referee.link = KernelLink(self.km, asyncio.get_running_loop(), lambda: end - time.monotonic())
+            except Exception as err:  # no second connection to the kernel: no test can be judged
+                self._mark_not_run(cell, "GraderError", f"the grader could not reach the kernel ({err})")
+                self._stop("not run: the grader could not reach the kernel", cell, cell_index)
+                return cell
         referee.link.deadline = lambda: end - time.monotonic()
         referee.grace = self.policy.interrupt_grace
         cell.outputs = await judge(referee, cell.metadata.nbgrader.grade_id,
