@@ -323,15 +323,11 @@ def main(argv: list[str] | None = None) -> int:
     # nbgrader's gradebook code trips SQLAlchemy warnings that say nothing to a user.
     warnings.filterwarnings("ignore", module="nbgrader")
     warnings.filterwarnings("ignore", message=".*not in session.*")
-    from gutcourse.grading import CheckError, GradingError, ReleaseError
-    from gutcourse.grading.backup import BackupError
-    from gutcourse.grading.demo import DemoError
-    from gutcourse.grading.export import ExportError
+    from gutcourse.errors import GutcourseError
 
     try:
         return args.func(args)
-    except (BackupError, CheckError, DemoError, ExportError, GradingError, ReleaseError, FileExistsError,
-            FileNotFoundError) as err:
+    except (GutcourseError, FileExistsError, FileNotFoundError) as err:
         print(f"gutcourse {args.command}: {err}", file=sys.stderr)
         return 1
     finally:

@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gutcourse.errors import GutcourseError
+
 __all__ = ["DatasetError", "available", "dictionary", "load", "verify_files"]
 
 _DICTIONARY_FIELDS = ("column", "dtype", "units", "allowed", "nullable", "description", "origin")
@@ -44,7 +46,7 @@ _INDEX = {"mecfs_genus_counts": ("sample_id", "genus"),
 _INT_TEXT = re.compile(r"[+-]?\d+")
 
 
-class DatasetError(Exception):
+class DatasetError(GutcourseError):
     """A dataset file is missing or does not match its data dictionary.
 
     The message names the file, the column and what was expected, e.g.

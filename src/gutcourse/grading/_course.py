@@ -13,11 +13,13 @@ from pathlib import Path
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
+from ..errors import GutcourseError
+
 _PACKAGE_ROOT = Path(__file__).resolve().parents[3]
 CONFIG_FILE = "nbgrader_config.py"
 
 
-class CourseNotFound(FileNotFoundError):
+class CourseNotFound(GutcourseError, FileNotFoundError):
     """No course here: no ``nbgrader_config.py`` in the folder or above it, and no ``--course``."""
 
 

@@ -26,11 +26,13 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+from ..errors import GutcourseError
+
 KEEP = 30  # newest backups kept; older ones are removed after each new backup
 _PREFIX = "gradebook-"
 
 
-class BackupError(RuntimeError):
+class BackupError(GutcourseError, RuntimeError):
     pass
 
 

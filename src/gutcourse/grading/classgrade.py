@@ -39,6 +39,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import GutcourseError
 from . import sandbox
 from ._course import course_root, load_config, make_api
 from .backup import BackupError, backup_gradebook, check_gradebook, sqlite_path
@@ -67,7 +68,7 @@ class GradeRun(list):
         self.problems = []
 
 
-class GradingError(RuntimeError):
+class GradingError(GutcourseError, RuntimeError):
     pass
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import nbformat
 
+from ..errors import GutcourseError
 from ._course import course_root, load_config, source_assignments
 from ._notebooks import fill_answers
 from .autograde import read_result, submit
@@ -32,7 +33,7 @@ REFERENCE = ("reference_solution", "reference_blank")
 DEMO_MARKER = ".gutcourse-demo"
 
 
-class DemoError(RuntimeError):
+class DemoError(GutcourseError, RuntimeError):
     pass
 
 

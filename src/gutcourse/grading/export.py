@@ -63,6 +63,7 @@ from pathlib import Path
 from traitlets import Enum
 from traitlets.config import Configurable
 
+from ..errors import GutcourseError
 from ._course import course_root
 
 __all__ = [
@@ -92,7 +93,7 @@ ROSTER_REQUIRED = ("student_id", "lms_id")
 ROSTER_OPTIONAL = ("name", "sis_user_id", "sis_login_id", "section")
 
 
-class ExportError(Exception):
+class ExportError(GutcourseError):
     """The export cannot be written; the message says why."""
 
 

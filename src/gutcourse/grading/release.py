@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from ..errors import GutcourseError
 from ._course import course_root, make_api, source_assignments
 
 
-class ReleaseError(RuntimeError):
+class ReleaseError(GutcourseError, RuntimeError):
     pass
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 
+from ..errors import GutcourseError
 from ._course import course_root, load_config, source_assignments
 from ._notebooks import grade_id, question_of
 from .autograde import SubmissionResult, autograde, write_timestamp
@@ -25,7 +26,7 @@ from .release import release
 STUDENT = "self_check"
 
 
-class CheckError(RuntimeError):
+class CheckError(GutcourseError, RuntimeError):
     pass
 
 
