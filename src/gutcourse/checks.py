@@ -41,6 +41,7 @@ _zip = _builtins.zip
 _enumerate = _builtins.enumerate
 _sorted = _builtins.sorted
 _set = _builtins.set
+_tuple = _builtins.tuple
 _hasattr = _builtins.hasattr
 _getattr = _builtins.getattr
 _isnan = _math.isnan
@@ -197,7 +198,7 @@ def check_series(actual, expected, name: str, *, rtol: float = 1e-6, atol: float
                  labels=_list(expected.index))
 
 
-def library_calls(function, *, banned_modules=(), banned=(), skip=()) -> list[str]:
+def library_calls(function, *, banned_modules=(), banned=(), skip=(), probe=None) -> list[str]:
     """The names of banned library objects ``function`` reaches, for "by hand" rules.
 
     The objects the function reaches (through aliases, modules, partials and the notebook's own
@@ -206,6 +207,11 @@ def library_calls(function, *, banned_modules=(), banned=(), skip=()) -> list[st
     ``banned_modules`` or inside one (``"scipy.spatial"`` covers ``scipy.spatial.distance``), or when
     it is one of ``banned``. ``skip`` lists functions not followed (say, the student's own ``shannon``
     that ``pielou`` may call).
+
+    With ``probe`` (a tuple of arguments), the function is also called on it with a profiler
+    watching (``gutcourse.handout.watch_call``, in the kernel for a student's function): a banned
+    function reached in ways no name shows (``importlib``, ``getattr`` with a built name, ``eval``, a
+    default argument, a callable in a dict) is found when it runs. Names found by reading come first.
     """
     if function is None:
         return []
@@ -217,7 +223,18 @@ def library_calls(function, *, banned_modules=(), banned=(), skip=()) -> list[st
 
         graph = reach_graph(function, skip)
     nodes = graph["nodes"]
-    banned_quals = _set(f"{_getattr(b, '__module__', None)}.{_getattr(b, '__qualname__', '')}" for b in banned)
+    banned_quals = _set()
+    for b in banned:
+        # By its public name, and by the code that runs (under any decorator): what a profiler sees.
+        while True:
+            banned_quals.add(f"{_getattr(b, '__module__', None)}.{_getattr(b, '__qualname__', '')}")
+            inner = _getattr(b, "__wrapped__", None)
+            if inner is None:
+                break
+            b = inner
+        code, scope = _getattr(b, "__code__", None), _getattr(b, "__globals__", None)
+        if code is not None and scope is not None:  # the innermost function, not a decorator's shared code
+            banned_quals.add(f"{scope.get('__name__')}.{code.co_qualname}")
     found, seen = [], _set()
 
     def is_banned(node) -> bool:
@@ -254,4 +271,10 @@ def library_calls(function, *, banned_modules=(), banned=(), skip=()) -> list[st
         visit(0)
     else:
         look(0, [], 0)
-    return _sorted(_set(found))
+    if found or probe is None or not callable(function):
+        return _sorted(_set(found))
+    if _type(function).__name__ == "StudentFunction" and callable(_getattr(function, "_watch", None)):
+        return function._watch(_tuple(probe), banned_modules, _sorted(banned_quals), skip)
+    from gutcourse.handout import watch_call
+
+    return watch_call(function, _tuple(probe), banned_modules, banned_quals, skip)

@@ -24,6 +24,10 @@ import re
 MAX_ITEMS = 2_000_000
 MAX_DEPTH = 24
 MAX_TEXT = 1_000_000
+#: Bytes one decoded array may take (numpy allocates by the widest entry of a text array).
+MAX_BYTES = 256 << 20
+#: Most artists of each kind one drawing may hold.
+MAX_PATCHES, MAX_LINES, MAX_COLLECTIONS = 2000, 2000, 200
 
 _SCALAR_KINDS = "biufcUSMm"  # numpy dtype kinds stored as lists of values
 #: pandas extension types a hand-out may use (anything else is refused, not looked up).
@@ -294,8 +298,12 @@ def _axes_spec(ax) -> dict:
     import matplotlib.patches as mpatches
     import numpy as np
 
+    for kind, artists, most in (("patches", ax.patches, MAX_PATCHES), ("lines", ax.lines, MAX_LINES),
+                                ("collections", ax.collections, MAX_COLLECTIONS)):
+        if len(artists) > most:
+            raise HandoutError(f"a plot with more than {most} {kind}")
     patches = []
-    for patch in ax.patches[:20000]:
+    for patch in ax.patches:
         in_data = patch.get_data_transform() is ax.transData
         entry = {"in_data": in_data, "label": str(patch.get_label())}
         if isinstance(patch, mpatches.Rectangle):
@@ -310,7 +318,7 @@ def _axes_spec(ax) -> dict:
             entry.update(kind="other")
         patches.append(entry)
     collections = []
-    for coll in ax.collections[:200]:
+    for coll in ax.collections:
         try:
             offsets = np.asarray(coll.get_offsets(), dtype=float)
             faces = coll.get_facecolors()
@@ -320,7 +328,7 @@ def _axes_spec(ax) -> dict:
         collections.append({"offsets": _xy(offsets) if offsets.ndim == 2 and offsets.shape[1:] == (2,) else [],
                             "faces": _colors(faces), "edges": _colors(edges), "label": str(coll.get_label())})
     lines = []
-    for line in ax.lines[:2000]:
+    for line in ax.lines:
         entry = {"label": str(line.get_label()), "marker": str(line.get_marker()),
                  "linestyle": str(line.get_linestyle())}
         try:
@@ -476,6 +484,8 @@ def _decode_numpy(data, again, budget):
     import numpy as np
 
     dtype = _dtype(data["dtype"])
+    if dtype.itemsize > 4 * MAX_TEXT:
+        raise HandoutError("a text type wider than a text may be")
     if data["t"] == "npscalar":
         if dtype.kind in "Mm":
             v = data["v"]
@@ -487,6 +497,8 @@ def _decode_numpy(data, again, budget):
     items = _array(data["v"])
     if math.prod(shape) != len(items):
         raise HandoutError("an array whose shape does not match its values")
+    if math.prod(shape) * max(dtype.itemsize, 1) > MAX_BYTES or dtype.itemsize > 4 * MAX_TEXT:
+        raise HandoutError(f"an array of more than {MAX_BYTES >> 20} MB")
     if dtype.kind == "O":
         array = np.empty(len(items), dtype=object)
         for i, v in enumerate(items):
@@ -567,7 +579,9 @@ def rebuild_drawing(data):
 
     if data["t"] == "figure":
         fig = Figure()
-        for spec in _array(data["axes"])[:20]:
+        if len(_array(data["axes"])) > 20:
+            raise HandoutError("a figure with more than 20 Axes")
+        for spec in _array(data["axes"]):
             _fill_axes(fig.add_subplot(), spec)
         if _text(data.get("suptitle", "")):
             fig.suptitle(data["suptitle"])
@@ -580,8 +594,8 @@ def rebuild_drawing(data):
     return ax
 
 
-def _pairs(values, width: int = 2) -> list:
-    values = _plain_values(_array(values), _Budget())
+def _pairs(values, width: int = 2, budget=None) -> list:
+    values = _plain_values(_array(values), budget or _Budget())
     if len(values) % width:
         raise HandoutError("coordinates that do not pair up")
     return [values[i:i + width] for i in range(0, len(values), width)]
@@ -595,6 +609,11 @@ def _fill_axes(ax, spec) -> None:
 
     if spec.get("t") not in ("axes", None):
         raise HandoutError("an Axes that is not an Axes")
+    budget = _Budget()
+    for kind, most in (("patches", MAX_PATCHES), ("lines", MAX_LINES), ("collections", MAX_COLLECTIONS),
+                       ("figure_legends", MAX_COLLECTIONS)):
+        if len(_array(spec.get(kind, []))) > most:
+            raise HandoutError(f"a plot with more than {most} {kind}")
     ax.set_xlabel(_text(spec["xlabel"]))
     ax.set_ylabel(_text(spec["ylabel"]))
     ax.set_title(_text(spec["title"]))
@@ -602,37 +621,37 @@ def _fill_axes(ax, spec) -> None:
         kind = _text(entry["kind"])
         transform = ax.transData if entry["in_data"] is True else ax.transAxes
         if kind == "rectangle":
-            x, y, w, h = (_plain_values([entry[k]], _Budget())[0] for k in ("x", "y", "width", "height"))
+            x, y, w, h = (_plain_values([entry[k]], budget)[0] for k in ("x", "y", "width", "height"))
             patch = mpatches.Rectangle((x, y), w, h)
         elif kind == "steps":
-            patch = mpatches.StepPatch(_plain_values(_array(entry["values"]), _Budget()),
-                                       _plain_values(_array(entry["edges"]), _Budget()))
+            patch = mpatches.StepPatch(_plain_values(_array(entry["values"]), budget),
+                                       _plain_values(_array(entry["edges"]), budget))
         elif kind == "polygon":
-            patch = mpatches.Polygon(np.array(_pairs(entry["xy"]), dtype=float).reshape(-1, 2))
+            patch = mpatches.Polygon(np.array(_pairs(entry["xy"], 2, budget), dtype=float).reshape(-1, 2))
         else:
             patch = mpatches.Circle((0, 0), 0)
         patch.set_label(_text(entry.get("label", "")))
         ax.add_patch(patch)
         patch.set_transform(transform)
     for entry in _array(spec["collections"]):
-        offsets = np.array(_pairs(entry["offsets"]), dtype=float).reshape(-1, 2)
-        faces = np.array(_pairs(entry["faces"], 4), dtype=float).reshape(-1, 4)
-        edges = np.array(_pairs(entry["edges"], 4), dtype=float).reshape(-1, 4)
+        offsets = np.array(_pairs(entry["offsets"], 2, budget), dtype=float).reshape(-1, 2)
+        faces = np.array(_pairs(entry["faces"], 4, budget), dtype=float).reshape(-1, 4)
+        edges = np.array(_pairs(entry["edges"], 4, budget), dtype=float).reshape(-1, 4)
         coll = mcollections.PathCollection([], offsets=offsets, offset_transform=ax.transData,
                                            facecolors=faces, edgecolors=edges)
         coll.set_label(_text(entry.get("label", "")))
         ax.add_collection(coll, autolim=False)
     for entry in _array(spec["lines"]):
-        color = _plain_values(_array(entry["color"]), _Budget())
-        face = _plain_values(_array(entry["face"]), _Budget())
+        color = _plain_values(_array(entry["color"]), budget)
+        face = _plain_values(_array(entry["face"]), budget)
         if entry["kind"] == "axline":
-            xy1 = _plain_values(_array(entry["xy1"]), _Budget())
-            xy2 = None if entry["xy2"] is None else _plain_values(_array(entry["xy2"]), _Budget())
-            slope = None if entry["slope"] is None else _plain_values([entry["slope"]], _Budget())[0]
+            xy1 = _plain_values(_array(entry["xy1"]), budget)
+            xy2 = None if entry["xy2"] is None else _plain_values(_array(entry["xy2"]), budget)
+            slope = None if entry["slope"] is None else _plain_values([entry["slope"]], budget)[0]
             line = ax.axline(xy1, xy2, slope=slope, color=color)
         else:
-            line = mlines.Line2D(_plain_values(_array(entry["x"]), _Budget()),
-                                 _plain_values(_array(entry["y"]), _Budget()), color=color)
+            line = mlines.Line2D(_plain_values(_array(entry["x"]), budget),
+                                 _plain_values(_array(entry["y"]), budget), color=color)
             ax.add_line(line)
         line.set_marker(_text(entry["marker"]) if _text(entry["marker"]) in mlines.Line2D.markers else "None")
         line.set_markerfacecolor(face)
@@ -641,12 +660,12 @@ def _fill_axes(ax, spec) -> None:
     for text in _array(spec.get("texts", []))[:500]:
         ax.text(0, 0, _text(text))
     if spec.get("legend") is not None:
-        labels = [_text(t) for t in _array(spec["legend"])]
+        labels = [_text(t) for t in _array(spec["legend"])[:MAX_LINES]]
         ax.legend(handles=[mlines.Line2D([], [], label=t) for t in labels], labels=labels)
     if _text(spec.get("suptitle", "")):
         ax.figure.suptitle(spec["suptitle"])
     for labels in _array(spec.get("figure_legends", [])):
-        labels = [_text(t) for t in _array(labels)]
+        labels = [_text(t) for t in _array(labels)[:MAX_LINES]]
         ax.figure.legend(handles=[mlines.Line2D([], [], label=t) for t in labels], labels=labels)
     # Scales last: an axline given by its slope can only be added on linear axes.
     for axis, scale in (("x", spec["xscale"]), ("y", spec["yscale"])):
@@ -654,8 +673,8 @@ def _fill_axes(ax, spec) -> None:
         if scale in ("linear", "log", "symlog", "logit", "asinh"):
             getattr(ax, f"set_{axis}scale")(scale)
     if spec.get("xlim") and spec.get("ylim"):
-        ax.set_xlim(*_plain_values(_array(spec["xlim"]), _Budget())[:2])
-        ax.set_ylim(*_plain_values(_array(spec["ylim"]), _Budget())[:2])
+        ax.set_xlim(*_plain_values(_array(spec["xlim"]), budget)[:2])
+        ax.set_ylim(*_plain_values(_array(spec["ylim"]), budget)[:2])
 
 
 # ----------------------------------------------------------------------------- kernel side
@@ -772,9 +791,11 @@ def reach_graph(function, skip=()) -> dict:
             entry["attrs"] = {}
         elif isinstance(obj, types.FunctionType) and obj.__module__ == "__main__":
             entry["kind"] = "function"
-            names = set()
+            # Every global a code object (nested ones too) reads, and the function's own closure cells.
+            # A nested comprehension's free variables are locals of the enclosing code, not globals.
+            names = set(obj.__code__.co_freevars)
             for code in codes(obj.__code__):
-                names |= set(code.co_names) | set(code.co_freevars)
+                names |= set(code.co_names)
             closure = {}
             for var, cell in zip(obj.__code__.co_freevars, obj.__closure__ or ()):
                 try:
@@ -828,6 +849,79 @@ def reach_graph(function, skip=()) -> dict:
         else:
             look(root, (), 0)
     return {"nodes": nodes}
+
+
+def watch(ref: str, payload: str) -> str:
+    """Call a handed-out function on a probe input and report which banned library functions ran."""
+    function = _refs.get(ref)
+    request = json.loads(payload)
+    lookup = lambda key, name: _refs[key]  # noqa: E731
+    args = decode(request["args"], function=lookup)
+    skip = [_refs[key] for key in request.get("skip", []) if key in _refs]
+    try:
+        found = watch_call(function, args, request.get("banned_modules", []), request.get("banned", []), skip)
+    except Exception as err:
+        return _reply({"unreadable": f"{type(err).__name__} while watching the function"})
+    return _reply({"ok": found})
+
+
+_DECORATOR_NAMES = frozenset({"wrapper", "wrapped", "inner", "decorated", "_wrapper", "new_func", "func",
+                              "axis_nan_policy_wrapper"})
+
+
+def watch_call(function, args, banned_modules, banned_quals, skip=()) -> list[str]:
+    """The banned library functions that run while ``function(*args)`` runs, found by profiling the call.
+
+    A function is banned when its module is one of ``banned_modules`` or inside one, or when its
+    qualified name (``module.qualname``) is in ``banned_quals``. Calls made inside a function of ``skip``
+    (the student's own functions a rule allows) are not looked at. An error the function raises is
+    ignored: the checks of its values report it.
+    """
+    import sys
+
+    banned_modules = tuple(str(b) for b in banned_modules)
+    banned_quals = {str(q) for q in banned_quals}
+    skip_codes = {getattr(f, "__code__", None) for f in skip} - {None}
+    found: list[str] = []
+    inside: list = []  # the frame of a skipped function being run, if any
+
+    def banned(module: str, qual: str) -> bool:
+        return qual in banned_quals or any(module == b or module.startswith(b + ".") for b in banned_modules)
+
+    def profile(frame, event, arg):
+        if inside:
+            if event == "return" and frame is inside[0]:
+                inside.clear()
+            return
+        if event == "call":
+            code = frame.f_code
+            if code in skip_codes or code.co_filename.startswith("<frozen importlib"):
+                inside.append(frame)  # an allowed function of the student's, or a module being imported
+                return
+            module = str(frame.f_globals.get("__name__", ""))
+            if banned(module, f"{module}.{code.co_qualname}"):
+                if code.co_name in _DECORATOR_NAMES or code.co_name.startswith("<"):
+                    return  # a decorator's wrapper: the function it wraps is named when it runs
+                if code.co_name not in found:
+                    found.append(code.co_name)
+                inside.append(frame)  # what a banned function calls in turn is its own business
+        elif event == "c_call":
+            module = str(getattr(arg, "__module__", None) or "")
+            qual = f"{module}.{getattr(arg, '__qualname__', '')}"
+            name = str(getattr(arg, "__name__", "function"))
+            if banned(module, qual) and name not in found:
+                found.append(name)
+
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        function(*args)
+    except Exception:
+        pass
+    finally:
+        sys.setprofile(previous)
+    public = [name for name in found if not name.startswith("_")]  # a library's own helpers, when its API shows
+    return sorted(public or found)
 
 
 def _after(args) -> list:

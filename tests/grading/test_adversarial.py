@@ -186,6 +186,14 @@ def _submissions(rel, src, canary: Path, port: int) -> dict:
     subs["infinite_loop"] = fill_answers(rel, src, {"q2_2_share_high_crp": "while True:\n    pass"})
     subs["ignores_interrupt"] = fill_answers(rel, src, {"q2_2_share_high_crp": (
         "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass")})
+    # The same, inside a function that only a test calls (the referee runs it in the kernel, issue 12).
+    subs["slow_function"] = fill_answers(rel, src, {"q2_1_mg_l_to_mg_dl": (
+        "def mg_l_to_mg_dl(values):\n    while True:\n        pass")})
+    subs["deaf_function"] = fill_answers(rel, src, {"q2_1_mg_l_to_mg_dl": (
+        "import signal\ndef mg_l_to_mg_dl(values):\n    signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "    while True:\n        pass")})
+    subs["exiting_function"] = fill_answers(rel, src, {"q2_1_mg_l_to_mg_dl": (
+        "import os\ndef mg_l_to_mg_dl(values):\n    os._exit(3)")})
     # sys.exit and exit() only end the cell; os._exit ends the kernel.
     nb = fill_answers(rel, src, {"q2_1_mg_l_to_mg_dl": "import os\nos._exit(1)"})
     _insert_after(_insert_after(nb, "q1_1_test_load", "exit()"), "q1_1_test_load", "import sys\nsys.exit(3)")
@@ -277,6 +285,16 @@ print('TEMPLATE-HUNT', {'others': _others, 'signalled': _signalled, 'sockets': _
     subs["patched_checks"] = _insert_after(
         fill_answers(rel, src, {"q2_1_mg_l_to_mg_dl": WRONG_Q2_1}), "q1_1_test_load",
         "checks.check_values = lambda *a, **k: None\nchecks.check_close = lambda *a, **k: None")
+
+    # Red-team of the referee: an answer that changes its input in place, and the hand-out of the
+    # arguments after the call patched to hide it. The kernel is the only witness of what a function
+    # does to its input, so this is detected (reported for review), not prevented (docs/security.md).
+    in_place = ("import numpy as np\nimport pandas as pd\ndef mg_l_to_mg_dl(values):\n"
+                "    if isinstance(values, (np.ndarray, pd.Series)) and values.dtype.kind == 'f':\n"
+                "        values /= 10\n        return values\n    return values / 10")
+    subs["in_place"] = fill_answers(rel, src, {"q2_1_mg_l_to_mg_dl": in_place})
+    subs["hidden_mutation"] = fill_answers(rel, src, {"q2_1_mg_l_to_mg_dl": in_place + (
+        "\nimport gutcourse.handout as _h\n_h._after = lambda args: [None] * len(args)")})
 
     # Issue 12: tricks on checks that run in the student's process. Test cells are judged by the
     # referee, outside the kernel, so each of these scores what its answers (WRONG_Q2_1) score alone.
@@ -499,9 +517,17 @@ def test_a_kernel_ignoring_interrupts_is_stopped_and_earlier_points_kept(graded)
     assert outcome.seconds < 45
 
 
+def test_a_function_that_runs_away_under_a_test_costs_only_that_test(graded):
+    scores, result = _cell_scores(graded, "slow_function")
+    assert scores == _zero("q2_1_test_by_hand", "q2_1_test_new_values")
+    assert "ran past" in result.cells["q2_1_test_by_hand"].message
+
+
 @pytest.mark.parametrize("student, lost, words", [
     ("kernel_exit", TESTS[1:], "exited with code 1"),
     ("segfault", TESTS[5:], "SIGSEGV"),
+    ("exiting_function", TESTS[1:], "exited with code 3 while this test ran the student's code"),
+    ("deaf_function", TESTS[1:], "did not stop within"),
 ])
 def test_a_dying_kernel_is_reported_and_later_tests_do_not_pass(graded, student, lost, words):
     # jupyter/nbgrader#427: tests after a dead kernel must not count as passed.
@@ -600,6 +626,13 @@ def test_patching_checks_itself_is_flagged_for_review(graded):
     assert _cell_scores(graded, "patched_checks")[0] == _cell_scores(graded, "partial")[0]
 
 
+def test_hiding_a_change_to_the_input_is_reported_for_review(graded):
+    assert _cell_scores(graded, "in_place")[0] == _zero("q2_1_test_new_values")
+    notes = graded.outcome["hidden_mutation"].notes
+    assert any("tampering" in n and "gutcourse.handout" in n for n in notes), notes
+    assert not any("handout" in n for n in graded.outcome["in_place"].notes)
+
+
 @pytest.mark.parametrize("student", sorted(TRICKS))
 def test_tricks_on_the_checks_earn_nothing(graded, student):
     """Each trick scores no more than the same answers without it (issue 12), and the answer it bends stays wrong."""
@@ -675,6 +708,19 @@ def test_tampering_scan_reads_answers_not_tests():
     found = tampering(nb)
     assert any("np.isclose" in f for f in found) and any("eval" in f for f in found)
     assert not any("cell 2" in f or "cell 4" in f for f in found)
+
+
+@pytest.mark.parametrize("code, flagged", [
+    ("import gutcourse.handout as h\nh.reach = None", True),
+    ("from gutcourse import handout", True),
+    ("import importlib\nm = importlib.import_module('gutcourse.' + 'handout')", True),
+    ("__import__('gutcourse.handout')", True),
+    ("import sys\nsys.modules['gutcourse.handout'].call = None", True),
+    ("print('see the course handout, page 2')\nhandout_pages = 2", False),
+])
+def test_reaching_the_handout_channel_is_flagged(code, flagged):
+    found = tampering(nbformat.v4.new_notebook(cells=[new_code_cell(code)]))
+    assert any("gutcourse.handout" in f for f in found) == flagged, found
 
 
 def test_redefining_a_test_helper_from_the_setup_cell_is_flagged():

@@ -71,3 +71,79 @@ def test_redefining_comparison_functions_gains_nothing(monkeypatch):
     finally:
         builtins.abs, builtins.isinstance = original_abs, original_isinstance
     assert verdicts == [False, False, False, False]
+
+
+# --- library_calls: "by hand" rules (issue 12's blind review) -------------------------------------------
+import importlib as _importlib  # noqa: E402
+
+import numpy as _np  # noqa: E402
+from scipy import stats as _stats  # noqa: E402
+
+from gutcourse import checks as _checks  # noqa: E402
+
+_PROBE = (_np.array([7, 0, 3, 12, 1]),)
+
+
+def _calls(function, **kw):
+    return _checks.library_calls(function, banned_modules=("skbio",), banned=(_stats.entropy,), probe=_PROBE, **kw)
+
+
+def _default_argument(c, _h=_stats.entropy):
+    return _h(c)
+
+
+def _built_name(c):
+    return getattr(_stats, "entr" + "opy")(c)
+
+
+def _imported_inside(c):
+    return _importlib.import_module("skbio.diversity.alpha").shannon(c)
+
+
+def _evaluated(c):
+    return eval("_stats." + "entropy")(c)
+
+
+_TOOLS = {"H": lambda c: _stats.entropy(c)}
+
+
+def _in_a_dict(c):
+    return _TOOLS["H"](c)
+
+
+@pytest.mark.parametrize("function, name", [
+    (_default_argument, "entropy"), (_built_name, "entropy"), (_imported_inside, "shannon"),
+    (_evaluated, "entropy"), (_in_a_dict, "entropy"),
+])
+def test_library_calls_no_name_shows_are_found_when_the_function_runs(function, name):
+    assert _calls(function) == [name]
+    assert _checks.library_calls(function, banned_modules=("skbio",), banned=(_stats.entropy,)) == []  # reading only
+
+
+entropy = _stats.entropy  # the global a student imported to compare with
+
+
+def _by_hand(c):
+    p = _np.asarray(c, dtype=float)
+    p = p[p > 0] / p.sum()
+    entropy = [x * _np.log(x) for x in p]  # a local named like the library function
+    return -sum(entropy[i] for i in range(len(entropy)))
+
+
+def _other_statistics(c):
+    return _stats.mannwhitneyu(c, c[::-1]).pvalue  # decorated like entropy, but not banned
+
+
+def _own_shannon(c):
+    return _stats.entropy(c)
+
+
+def _own_pielou(c):
+    return _own_shannon(c) / _np.log(_np.count_nonzero(c))
+
+
+def test_library_calls_leave_honest_functions_alone():
+    assert _calls(_by_hand) == []
+    assert _calls(_other_statistics) == []
+    assert _calls(_own_pielou, skip=[_own_shannon]) == []  # pielou may call the student's own shannon
+    assert _calls(_own_pielou) == ["entropy"]

@@ -157,3 +157,58 @@ def test_scikit_bio_matrices_ordinations_and_trees_come_back():
     tree = TreeNode.read(["((a:1,b:2)x:0.5,c:3)root;"])
     rebuilt = _trip(tree)
     assert str(rebuilt) == str(tree) and rebuilt.find("b").length == 2
+
+
+def test_wide_text_arrays_and_huge_drawings_are_refused_before_they_cost_memory():
+    # 30 bytes that would have numpy allocate 400 MB (red-team of the referee).
+    with pytest.raises(HandoutError, match="MB|wider"):
+        decode({"t": "ndarray", "dtype": "<U100000000", "shape": [1], "v": ["a"]})
+    with pytest.raises(HandoutError, match="MB"):
+        decode({"t": "ndarray", "dtype": "<U1000", "shape": [70000], "v": ["a"] * 70000})
+    spec = encode(plt.subplots()[1])
+    spec["patches"] = [{"kind": "rectangle", "in_data": True, "x": 0, "y": 0, "width": 1, "height": 1}] * 2001
+    with pytest.raises(HandoutError, match="more than 2000 patches"):
+        decode(spec)
+    fig, ax = plt.subplots()
+    ax.bar(range(2001), 1)
+    with pytest.raises(HandoutError, match="more than 2000 patches"):
+        encode(ax)
+    plt.close("all")
+
+
+def test_a_student_function_never_changes_the_course_data_it_is_given():
+    """What a function does to its arguments is copied back to the test's own data, not to the setup's."""
+    from gutcourse.grading.referee import Referee, StudentFunction
+
+    referee = Referee({"setup": {"role": "setup",
+                                 "source": "import pandas as pd\nmeta = pd.DataFrame({'a': [1.0, 2.0]})"}})
+    referee.run_setup("setup")
+    changed = pd.DataFrame({"a": [100.0, 200.0]})
+
+    class Link:
+        def ask(self, expression, grace):
+            return {"ok": None, "args": [{"ok": encode(changed)}]}
+
+    referee.link = Link()
+    function = StudentFunction(referee, "1", "gate_shares")
+    meta = referee.ns["meta"]
+    function(meta)
+    assert meta["a"].tolist() == [1.0, 2.0]
+    copy = meta.copy()
+    function(copy)
+    assert copy["a"].tolist() == [100.0, 200.0]
+
+
+def test_setup_cells_never_ask_the_kernel():
+    """A locked cell that shows the student's results is skipped by the referee, not fetched (red-team)."""
+    from gutcourse.grading.referee import Referee
+
+    referee = Referee({"figure": {"role": "setup", "source": "x = 1\nshown = gates.plot()"}})
+
+    class Link:
+        def ask(self, expression, grace):
+            raise AssertionError("a setup cell asked the kernel")
+
+    referee.link = Link()
+    referee.run_setup("figure")
+    assert referee.ns["x"] == 1 and referee.setup_errors == []

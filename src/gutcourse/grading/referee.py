@@ -207,6 +207,20 @@ class StudentFunction:
     def __call__(self, *args, **kwargs):
         return self._referee.call(self, args, kwargs)
 
+    def _watch(self, probe: tuple, banned_modules, banned_quals, skip=()) -> list[str]:
+        """The banned library functions that ran while the function ran on ``probe``, seen in the kernel."""
+        refs = [s._ref for s in skip if isinstance(s, StudentFunction) and s._referee is self._referee]
+        payload = json.dumps({"args": self._referee._send(list(probe)), "skip": refs,
+                              "banned_modules": [str(b) for b in banned_modules],
+                              "banned": [str(q) for q in banned_quals]}, allow_nan=False, separators=(",", ":"))
+        reply = self._referee.link.ask(
+            f"__import__('gutcourse.handout').handout.watch({self._ref!r}, {payload!r})", self._referee.grace)
+        found = reply.get("ok")
+        if "unreadable" in reply or type(found) is not list or not all(type(x) is str for x in found):
+            raise handout.HandoutError(f"The grader could not watch what `{self.__name__}` calls: "
+                                       f"{str(reply.get('unreadable', 'a malformed answer'))[:200]}.")
+        return sorted(set(found))
+
     def _reach_graph(self, skip=()) -> dict:
         """What the function reaches, read in the kernel (see gutcourse.checks.library_calls)."""
         refs = [s._ref for s in skip if isinstance(s, StudentFunction) and s._referee is self._referee]
@@ -289,6 +303,7 @@ class Namespace(dict):
         super().__init__()
         self._referee = referee
         self._fetched: set[str] = set()
+        self.offline = False  # while setup cells run: no name is fetched from the kernel
         self["__builtins__"] = builtins
         self["__name__"] = "__main__"
 
@@ -298,7 +313,7 @@ class Namespace(dict):
         self._fetched.clear()
 
     def __missing__(self, name):
-        if not isinstance(name, str) or name in _BUILTINS or name.startswith("__"):
+        if not isinstance(name, str) or name in _BUILTINS or name.startswith("__") or self.offline:
             raise KeyError(name)
         value = self._referee.fetch(name)
         self._fetched.add(name)
@@ -325,10 +340,6 @@ class Namespace(dict):
         super().__setitem__(name, value)
 
 
-class _Missing(KeyError):
-    pass
-
-
 # ----------------------------------------------------------------------------- the referee
 class Referee:
     """Runs one notebook's setup and test cells in this process, asking the kernel for the student's answers."""
@@ -340,6 +351,8 @@ class Referee:
         self.link: KernelLink | None = None
         self.grace = 5.0
         self.setup_errors: list[str] = []
+        #: ids of what the setup cells made (the course data): a student's function never changes those
+        self.setup_objects: set[int] = set()
 
     # -- what a cell is -------------------------------------------------------------------
     def role(self, cell) -> str | None:
@@ -393,6 +406,8 @@ class Referee:
         after = reply.get("args")
         if isinstance(after, list) and len(after) == len(args):
             for original, state in zip(args, after):
+                if id(original) in self.setup_objects:
+                    continue  # the course data the tests compute from stay as the setup cells made them
                 if isinstance(state, dict) and "ok" in state:
                     try:
                         _write_back(original, self._value(state, what))
@@ -408,12 +423,17 @@ class Referee:
         source = _strip_magics(self.trusted[grade_id]["source"])
         out, err = _install_streams()
         out.local.buffer = err.local.buffer = io.StringIO()
+        self.ns.offline = True
         try:
             exec(compile(source, f"<setup cell {grade_id}>", "exec"), self.ns)
+        except NameError:
+            pass  # a locked cell that shows the student's results (a figure): the tests do not need it here
         except BaseException as error:  # noqa: BLE001  (reported, and later tests fail on what is missing)
             self.setup_errors.append(f"setup cell {grade_id}: {type(error).__name__}: {error}")
         finally:
+            self.ns.offline = False
             out.local.buffer = err.local.buffer = None
+            self.setup_objects = {id(v) for v in self.ns.values()}
 
     def run_test(self, grade_id: str) -> list[NotebookNode]:
         """Judge one test cell; its outputs as nbgrader would record them from a kernel."""

@@ -253,6 +253,14 @@ def _findings(tree) -> list[str]:
                 found.append(f"changes the kernel with {ast.unparse(node.func)}")
         elif isinstance(node, ast.Name) and node.id == "get_ipython":
             found.append("uses get_ipython()")
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+                "handout" in (alias.name or "") for alias in node.names) or \
+                isinstance(node, ast.ImportFrom) and "handout" in (node.module or "") or \
+                isinstance(node, ast.Attribute) and node.attr == "handout" or \
+                isinstance(node, ast.Constant) and isinstance(node.value, str) and (
+                    "gutcourse.handout" in node.value or node.value.strip() == "handout"):
+            # The channel that hands answers to the grader (gutcourse.handout): no answer needs it.
+            found.append("reaches gutcourse.handout, which hands answers to the grader")
     return list(dict.fromkeys(found))
 
 

@@ -1033,7 +1033,13 @@ class GuardedExecute(Execute):
                                    self._cell_timeout(cell) + self.policy.interrupt_grace + 30)
         cell.execution_count = None
         if referee.link.dead:
-            what = "the kernel stopped answering while this test used it, so it was shut down"
+            await self._wait_exit()
+            code = self._exit_code()
+            if code is not None:
+                what = f"the kernel {_exit_description(code)} while this test ran the student's code"
+            else:
+                what = (f"the student's code ran past this test's time limit and the kernel did not stop within "
+                        f"{self.policy.interrupt_grace:g} s of the interrupt, so it was shut down")
             await self._kill_kernel()
             self._stop(f"not run: the kernel had stopped at {_where(cell, cell_index)}", cell, cell_index, what)
         return cell
