@@ -369,12 +369,18 @@ class Opaque:
 _opaque_types: dict = {}
 
 
+#: Most stand-in types kept: a kernel can invent a new type name for every value it hands out.
+MAX_OPAQUE_TYPES = 256
+
+
 def _opaque(name: str, module: str):
-    name = str(name)[:200] or "object"
+    name = str(name)[:100] or "object"
     if not name.isidentifier():
         name = "object"
-    key = (name, str(module)[:200])
+    key = (name, str(module)[:100])
     if key not in _opaque_types:
+        if len(_opaque_types) >= MAX_OPAQUE_TYPES:
+            return Opaque()
         _opaque_types[key] = type(name, (Opaque,), {"__module__": key[1] or "builtins"})
     return _opaque_types[key]()
 

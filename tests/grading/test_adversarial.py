@@ -723,6 +723,20 @@ def test_reaching_the_handout_channel_is_flagged(code, flagged):
     assert any("gutcourse.handout" in f for f in found) == flagged, found
 
 
+def test_a_test_cells_temporaries_are_not_helpers_but_blinding_the_watch_is_flagged():
+    """Red-team round 2: `_r = rarefy(...)` in an answer is honest; turning the profiler off is not."""
+    test = {"nbgrader": {"grade": True, "solution": False, "locked": True, "grade_id": "q1_test", "points": 1}}
+    nb = nbformat.v4.new_notebook(cells=[
+        new_code_cell("_r = rarefy(t, 10)\n_name = 'x'", metadata=test),
+        new_code_cell("_r = rarefy(counts, 10)\ndef shannon(c):\n    _name = 'mine'\n    return 0"),
+        new_code_cell("import sys\ndef simpson(c):\n    sys.setprofile(None)\n    return 0"),
+        new_code_cell("import threading\nt = threading.Thread(target=print)"),
+    ])
+    found = tampering(nb)
+    assert not any("cell 2" in f for f in found), found
+    assert any("cell 3" in f and "setprofile" in f for f in found) and any("cell 4" in f for f in found), found
+
+
 def test_redefining_a_test_helper_from_the_setup_cell_is_flagged():
     """A student cell that rebinds a locked cell's private test helper (say ps3's _library_calls) is reported."""
     setup = {"nbgrader": {"locked": True, "grade_id": "setup"}}

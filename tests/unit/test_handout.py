@@ -212,3 +212,10 @@ def test_setup_cells_never_ask_the_kernel():
     referee.link = Link()
     referee.run_setup("figure")
     assert referee.ns["x"] == 1 and referee.setup_errors == []
+
+
+def test_invented_type_names_cannot_fill_the_graders_memory():
+    """A kernel that hands out 300,000 values, each of a new type name, gets at most a bounded number of types."""
+    values = {"t": "list", "v": [{"t": "opaque", "type": f"T{i}", "module": f"m{i}"} for i in range(3000)]}
+    decode(values)
+    assert len(handout._opaque_types) <= handout.MAX_OPAQUE_TYPES

@@ -189,8 +189,10 @@ _COMPARISONS = {"isclose", "allclose", "array_equal", "array_equiv", "assert_all
                 "assert_almost_equal", "assert_frame_equal", "assert_series_equal", "assert_index_equal",
                 "equals", "testing"}
 _INTERNALS = {"__code__", "__globals__", "__defaults__", "__kwdefaults__", "__builtins__"}
-_RISKY_CALLS = {"exec", "eval", "compile", "__import__", "setattr", "delattr"}
-_RISKY_MODULES = {"builtins", "ctypes", "gc"}
+_RISKY_CALLS = {"exec", "eval", "compile", "__import__", "setattr", "delattr",
+                # what could blind the grader's watch on a function (a profiler, its frames, another thread)
+                "setprofile", "getprofile", "settrace", "gettrace", "_getframe", "vars"}
+_RISKY_MODULES = {"builtins", "ctypes", "gc", "threading", "_thread", "multiprocessing"}
 _KERNEL_HOOKS = {"set_custom_exc", "showtraceback", "register", "displayhook", "excepthook"}
 
 
@@ -274,10 +276,12 @@ def _locked_helpers(nb) -> set[str]:
         tree = _parse(cell.source)
         if tree is None:
             continue
+        test = bool(meta.get("grade")) and not meta.get("solution")
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 names.add(node.name)
-            elif isinstance(node, ast.Assign):
+            elif isinstance(node, ast.Assign) and not test:
+                # A test cell's own temporaries (_r, _name) are not helpers: students may use such names.
                 names.update(t.id for t in node.targets if isinstance(t, ast.Name))
     return {n for n in names if n.startswith("_")}
 
