@@ -219,3 +219,17 @@ def test_invented_type_names_cannot_fill_the_graders_memory():
     values = {"t": "list", "v": [{"t": "opaque", "type": f"T{i}", "module": f"m{i}"} for i in range(3000)]}
     decode(values)
     assert len(handout._opaque_types) <= handout.MAX_OPAQUE_TYPES
+
+
+def test_wide_tables_of_one_type_travel_as_one_block_and_come_back_equal():
+    counts = pd.DataFrame(np.arange(600).reshape(20, 30), index=[f"s{i}" for i in range(20)],
+                          columns=pd.Index([f"g{j}" for j in range(30)], name="genus"))
+    assert "block" in encode(counts)
+    pd.testing.assert_frame_equal(_trip(counts), counts)
+    shares = counts / counts.sum(axis=1).to_numpy()[:, None]
+    shares.iloc[0, 0] = np.nan
+    pd.testing.assert_frame_equal(_trip(shares), shares)
+    with pytest.raises(HandoutError, match="block"):
+        bad = json.loads(json.dumps(encode(counts)))
+        bad["block"]["shape"] = [30, 20]
+        decode(bad)
