@@ -24,7 +24,7 @@ import contextlib
 import ctypes
 import io
 import json
-import os
+import logging
 import sys
 import threading
 import time
@@ -33,6 +33,8 @@ import traceback
 from nbformat import NotebookNode
 
 from .. import handout
+
+log = logging.getLogger(__name__)
 
 #: The kernel's answer to one request may be at most this large (bytes on the wire).
 MAX_REPLY = 64 << 20
@@ -531,9 +533,8 @@ async def judge(referee: Referee, grade_id: str, loop_timeout: float) -> list[No
         started, asked = time.perf_counter(), referee.link.requests if referee.link else 0
         try:
             outputs.extend(referee.run_test(grade_id))
-            if os.environ.get("GUTCOURSE_REFEREE_TIMES"):
-                print(f"REFEREE {grade_id} {time.perf_counter() - started:.3f}s "
-                      f"{(referee.link.requests if referee.link else 0) - asked} requests", file=sys.__stderr__)
+            log.debug("judged %s in %.3f s with %d requests to the kernel", grade_id, time.perf_counter() - started,
+                      (referee.link.requests if referee.link else 0) - asked)
         finally:
             loop.call_soon_threadsafe(done.set)
 
