@@ -87,24 +87,24 @@ grade_class(load_config(), sys.argv[1], workers=1, progress=None)
 """
 
 
-def _no_fork_config(folder: Path) -> Path:
-    """A folder whose nbgrader_config.py is the course's, with the fork server off."""
+def _course_config_with(folder: Path, setting: str) -> Path:
+    """A folder whose nbgrader_config.py is the course's plus one ``setting`` line."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "nbgrader_config.py").write_text(
         f"load_subconfig('nbgrader_config.py', path={str(REPO)!r})  # noqa: F821\n"
         "c = get_config()  # noqa: F821\n"
-        "c.GradingSandbox.fork_server = False\n", encoding="utf-8")
+        f"{setting}\n", encoding="utf-8")
     return folder
+
+
+def _no_fork_config(folder: Path) -> Path:
+    """The course's configuration with the fork server off."""
+    return _course_config_with(folder, "c.GradingSandbox.fork_server = False")
 
 
 def _in_kernel_config(folder: Path) -> Path:
     """The course's configuration with every test cell run in the student's kernel (no referee)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "nbgrader_config.py").write_text(
-        f"load_subconfig('nbgrader_config.py', path={str(REPO)!r})  # noqa: F821\n"
-        "c = get_config()  # noqa: F821\n"
-        "c.GradingSandbox.referee = []\n", encoding="utf-8")
-    return folder
+    return _course_config_with(folder, "c.GradingSandbox.referee = []")
 
 
 def _stock_config(folder: Path) -> Path:
