@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 # Waits are generous: the machines that run this suite are often busy with other jobs.
 START_TIMEOUT_S = 180
@@ -155,6 +156,9 @@ def start_lab(*, cwd: Path, root_dir: Path, config_dir: Path, home: Path) -> Lab
             f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={home / 'workspaces'}",
             "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             "--LabApp.extension_manager=readonly",
+            # Kernels talk over Unix sockets: with TCP, a port the server picked for a kernel can be
+            # taken by another process before the kernel binds it, and the queued cells never run.
+            "--KernelManager.transport=ipc",
             # Lets a test ask the page which commands exist; changes nothing a user sees.
             "--LabApp.expose_app_in_browser=True",
         ]
@@ -382,7 +386,13 @@ def run_all(page) -> None:
         return None
 
     _until(page, attempt, "Run All Cells queued no cell")
-    page.wait_for_function(_RUN_FINISHED, timeout=RUN_TIMEOUT_MS)
+    try:
+        page.wait_for_function(_RUN_FINISHED, timeout=RUN_TIMEOUT_MS)
+    except PlaywrightTimeoutError:
+        prompts = page.evaluate(f"() => {_PROMPTS}")
+        status = page.locator("#jp-main-statusbar").inner_text(timeout=5_000)
+        raise AssertionError(f"Run All did not finish in {RUN_TIMEOUT_MS // 1000} s; "
+                             f"prompts {prompts}; status bar {status!r}") from None
     wait_kernel_idle(page)
 
 

@@ -44,6 +44,14 @@ def pytest_runtest_makereport(item, call):
     report = yield
     if report.when == "call":
         item.browser_failed = report.failed
+        if report.failed:
+            # What the server said (requests left out) goes with the failure: CI keeps no files.
+            for name, value in getattr(item, "funcargs", {}).items():
+                lab = getattr(value, "lab", value)
+                if hasattr(lab, "log_tail"):
+                    said = [line for line in lab.log_tail(400).splitlines()
+                            if not re.search(r"\b[1-3]\d\d (GET|POST|PUT|PATCH|DELETE|HEAD)\b", line)]
+                    report.sections.append((f"{name} server log (last lines)", "\n".join(said[-60:])))
     return report
 
 

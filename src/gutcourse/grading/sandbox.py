@@ -64,7 +64,8 @@ class GradingSandbox(Configurable):
     processes = Integer(128, help="Processes and threads a kernel may run at once.").tag(config=True)
     tmp_mb = Integer(256, help="Size of the kernel's private /tmp, in MB.").tag(config=True)
     interrupt_grace = Float(
-        5.0, help="Seconds a timed-out cell gets to stop after the interrupt before its kernel is killed."
+        5.0, help="Seconds a timed-out cell gets to stop after the interrupt before its kernel is killed "
+                  "(stretched, up to four times, while the machine is busier than it has cores)."
     ).tag(config=True)
     submission_timeout = Integer(
         900, help="Seconds one notebook may run in total; later cells are not run."
@@ -906,6 +907,15 @@ class SandboxKernelManager(PromptKernelManager):
 incidents: list[str] = []
 
 
+def _load_factor() -> float:
+    """How many times busier than its cores the machine has been over the last minute (1 to 4)."""
+    try:
+        load = os.getloadavg()[0] / (os.cpu_count() or 1)
+    except OSError:  # no load average on this system
+        return 1.0
+    return min(4.0, max(1.0, load))
+
+
 def _where(cell, index: int) -> str:
     """A cell as the student knows it: its grade id, else its position."""
     gid = (cell.get("metadata", {}).get("nbgrader") or {}).get("grade_id")
@@ -949,10 +959,20 @@ class GuardedExecute(Execute):
         remaining = max(1, int(self._time_left()) + 1)
         return min(self.timeout, remaining) if self.timeout and self.timeout > 0 else remaining
 
+    def _grace(self) -> float:
+        """Seconds the kernel gets to stop after an interrupt.
+
+        A kernel that handles the interrupt still needs the CPU to say so: on a machine
+        running more than it has cores, ``interrupt_grace`` is stretched by the load
+        (at most four times), so a busy grading machine does not kill a kernel that was stopping.
+        """
+        self._grace_used = self.policy.interrupt_grace * _load_factor()
+        return self._grace_used
+
     async def _async_handle_timeout(self, timeout, cell=None):
         self._interrupted = True
         # After the interrupt, the kernel has this long to say the cell ended.
-        self.iopub_timeout = max(1, int(round(self.policy.interrupt_grace)))
+        self.iopub_timeout = max(1, int(round(self._grace())))
         return await super()._async_handle_timeout(timeout, cell)
 
     # -- output budget -----------------------------------------------------------------
@@ -1028,9 +1048,9 @@ class GuardedExecute(Execute):
                 self._stop("not run: the grader could not reach the kernel", cell, cell_index)
                 return cell
         referee.link.deadline = lambda: end - time.monotonic()
-        referee.grace = self.policy.interrupt_grace
+        referee.grace = self._grace()
         cell.outputs = await judge(referee, cell.metadata.nbgrader.grade_id,
-                                   self._cell_timeout(cell) + self.policy.interrupt_grace + 30)
+                                   self._cell_timeout(cell) + referee.grace + 30)
         cell.execution_count = None
         if referee.link.dead:
             await self._wait_exit()
@@ -1039,7 +1059,7 @@ class GuardedExecute(Execute):
                 what = f"the kernel {_exit_description(code)} while this test ran the student's code"
             else:
                 what = (f"the student's code ran past this test's time limit and the kernel did not stop within "
-                        f"{self.policy.interrupt_grace:g} s of the interrupt, so it was shut down")
+                        f"{self._grace_used:.3g} s of the interrupt, so it was shut down")
             await self._kill_kernel()
             self._stop(f"not run: the kernel had stopped at {_where(cell, cell_index)}", cell, cell_index, what)
         return cell
@@ -1059,7 +1079,7 @@ class GuardedExecute(Execute):
                     what += f" ({said})"
             elif self._interrupted:
                 what = (f"this cell ran past its time limit and the kernel did not stop within "
-                        f"{self.policy.interrupt_grace:g} s of the interrupt, so it was shut down")
+                        f"{self._grace_used:.3g} s of the interrupt, so it was shut down")
             else:
                 what = f"the kernel stopped answering ({err.__class__.__name__}), so it was shut down"
             await self._kill_kernel()
@@ -1094,6 +1114,7 @@ class GuardedExecute(Execute):
     def preprocess(self, nb, resources=None, km=None):
         self._stopped = None
         self._interrupted = False
+        self._grace_used = self.policy.interrupt_grace
         self._deadline = None  # set when the first cell runs
         self._output_bytes = 0
         self._output_budget = int(self.policy.max_output_mb * (1 << 20))
