@@ -26,6 +26,7 @@ __all__ = [
     "check_labels",
     "check_series",
     "fail",
+    "call_each",
     "library_calls",
 ]
 
@@ -196,6 +197,21 @@ def check_series(actual, expected, name: str, *, rtol: float = 1e-6, atol: float
         aligned = [actual_by_label[_str(k)] for k in expected.index]
     check_values(aligned, expected, name, rtol=rtol, atol=atol, hint=hint,
                  labels=_list(expected.index))
+
+
+def call_each(function, calls) -> list:
+    """``function`` called on every ``(args, kwargs)`` pair of ``calls``, in order: the list of what it returned.
+
+    In a kernel this is ``[function(*args, **kwargs) for args, kwargs in calls]``, and the first
+    exception stops the calls. When the tests are judged outside the kernel (``docs/authoring.md``),
+    the student's function runs in the kernel on all the calls in one request instead of one request
+    each, so a test that calls it hundreds of times stays fast. Give each call its own arguments
+    (copies) when the function might change them in place.
+    """
+    each = _getattr(function, "_call_each", None)
+    if _type(function).__name__ == "StudentFunction" and callable(each):
+        return each(calls)
+    return [function(*args, **kwargs) for args, kwargs in calls]
 
 
 def library_calls(function, *, banned_modules=(), banned=(), skip=(), probe=None) -> list[str]:

@@ -233,3 +233,42 @@ def test_wide_tables_of_one_type_travel_as_one_block_and_come_back_equal():
         bad = json.loads(json.dumps(encode(counts)))
         bad["block"]["shape"] = [30, 20]
         decode(bad)
+
+
+def test_call_each_runs_every_call_in_one_request_as_a_loop_would():
+    """checks.call_each: one request to the kernel; results, the first error and changed arguments as with single calls."""
+    from gutcourse import checks, handout
+    from gutcourse.grading.referee import Referee, StudentFunction
+
+    def scale(values, factor=2):
+        if factor < 0:
+            raise ValueError("negative factor")
+        values[0] = -1.0
+        return values * factor
+
+    asked = []
+
+    class Link:  # the kernel's side runs here, on the same handout code
+        def ask(self, expression, grace):
+            asked.append(expression)
+            return json.loads(eval(expression))
+
+    referee = Referee({})
+    referee.link = Link()
+    handout._refs["call-each-test"] = scale
+    try:
+        function = StudentFunction(referee, "call-each-test", "scale")
+        arrays = [np.array([1.0, 2.0]), np.array([3.0, 4.0])]
+        calls = [((arrays[0],), {}), ((arrays[1],), {"factor": 3})]
+        got = checks.call_each(function, calls)
+        assert len(asked) == 1
+        expected = checks.call_each(scale, [((np.array([1.0, 2.0]),), {}), ((np.array([3.0, 4.0]),), {"factor": 3})])
+        assert [g.tolist() for g in got] == [e.tolist() for e in expected] == [[-2.0, 4.0], [-3.0, 12.0]]
+        assert [a.tolist() for a in arrays] == [[-1.0, 2.0], [-1.0, 4.0]]  # changed in place, as in the kernel
+        with pytest.raises(ValueError, match="negative factor"):
+            checks.call_each(function, [((np.array([1.0]),), {}), ((np.array([1.0]),), {"factor": -1})])
+        with pytest.raises(ValueError, match="negative factor"):
+            checks.call_each(scale, [((np.array([1.0]),), {"factor": -1})])
+        assert checks.call_each(function, []) == []
+    finally:
+        handout._refs.pop("call-each-test", None)
