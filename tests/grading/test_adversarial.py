@@ -28,7 +28,7 @@ import pytest
 from nbformat.v4 import new_code_cell
 
 from gutcourse import cli
-from gutcourse.grading import generate_feedback, load_config, read_result, release, sandbox
+from gutcourse.grading import generate_feedback, incidents, load_config, read_result, release, sandbox
 from gutcourse.grading._notebooks import fill_answers, grade_id, is_test
 from gutcourse.grading.autograde import submit
 from gutcourse.grading.backup import integrity_problems, list_backups, sqlite_path
@@ -657,11 +657,11 @@ def test_a_notebook_past_its_total_time_stops_there(tmp_path):
     cells = [new_code_cell("import time\ntime.sleep(1)"), new_code_cell("time.sleep(8)"), new_code_cell("print('late')")]
     nb = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                                            "language": "python"}})
-    sandbox.incidents.clear()
-    nb, _ = sandbox.GuardedExecute(config=config).preprocess(nb, {"metadata": {"path": str(own)}})
+    with incidents.collected() as notes:
+        nb, _ = sandbox.GuardedExecute(config=config).preprocess(nb, {"metadata": {"path": str(own)}})
     errors = [[o.ename for o in c.outputs if o.output_type == "error"] for c in nb.cells]
     assert errors[0] == [] and errors[2] == ["NotRun"], errors
-    assert any("later cells not run" in n for n in sandbox.incidents)
+    assert any("later cells not run" in n for n in notes)
 
 
 def test_mount_plan_hides_the_course_but_keeps_the_submission(tmp_path):

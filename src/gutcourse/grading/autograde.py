@@ -91,16 +91,16 @@ def read_result(config, assignment: str, student: str, gradebook=None) -> Submis
 
 def autograde(config, assignment: str, students: list[str], *, force: bool = True) -> dict[str, SubmissionResult]:
     """Autograde ``students`` one after another in this process; never stops at a bad submission."""
-    from . import sandbox
+    from . import incidents
     from .repair import diagnose
 
     api = make_api(config)
     results = {}
     for student in students:
-        sandbox.incidents.clear()
-        outcome = api.autograde(assignment, student, force=force, create=True)
+        with incidents.collected() as notes:
+            outcome = api.autograde(assignment, student, force=force, create=True)
         result = read_result(config, assignment, student)
-        result.notes = list(dict.fromkeys(sandbox.incidents))
+        result.notes = notes
         if not outcome.get("success"):
             source = course_root(config) / "source" / assignment
             why = diagnose(submission_dir(config, assignment, student), sorted(p.stem for p in source.glob("*.ipynb")))

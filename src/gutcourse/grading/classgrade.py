@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import GutcourseError
-from . import sandbox
+from . import incidents, sandbox
 from ._course import course_root, load_config, make_api
 from .backup import BackupError, backup_gradebook, check_gradebook, sqlite_path
 from .repair import diagnose
@@ -202,7 +202,6 @@ def _expected_notebooks(root: Path, assignment: str) -> list[str]:
 
 def _grade_one(assignment: str, student: str) -> tuple[str, bool, float, str, list[str]]:
     started = time.perf_counter()
-    sandbox.incidents.clear()
     stopped = []
 
     def last_resort():
@@ -211,15 +210,17 @@ def _grade_one(assignment: str, student: str) -> tuple[str, bool, float, str, li
     watchdog = threading.Timer(_worker_limit, last_resort)
     watchdog.daemon = True
     watchdog.start()
+    notes: list[str] = []
     try:
-        outcome = _worker_api.autograde(assignment, student, force=True, create=True)
+        with incidents.collected() as notes:
+            outcome = _worker_api.autograde(assignment, student, force=True, create=True)
         ok = bool(outcome.get("success"))
         reason = "" if ok else _reason((outcome.get("log") or "") + "\n" + (outcome.get("error") or ""))
     except Exception as err:  # a worker must report, never die, on one bad submission
         ok, reason = False, f"{type(err).__name__}: {err}"
     finally:
         watchdog.cancel()
-    notes = list(dict.fromkeys(sandbox.incidents))
+    notes = list(notes)
     if stopped:
         notes.append(f"stopped by the grader after {_worker_limit:.0f} s")
     if not ok:

@@ -38,7 +38,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from ._notebooks import grade_id, nbgrader_meta
-from .sandbox import incidents
+from .incidents import report as report_incident
 
 
 def _source_order(config, assignment: str, notebook: str) -> list[str]:
@@ -93,10 +93,10 @@ class RepairCells(NbGraderPreprocessor):
             order += [gid for gid in sources if gid not in order]
             notes = self._repair(nb, sources, grades, solutions, tasks, order)
         for note in notes:
-            incidents.append(note)
+            report_incident(note)
         found = tampering(nb)
         if found:
-            incidents.append("possible tampering with the tests, review by hand: " + "; ".join(found[:3]))
+            report_incident("possible tampering with the tests, review by hand: " + "; ".join(found[:3]))
         return nb, resources
 
     def _repair(self, nb, sources, grades, solutions, tasks, order) -> list[str]:

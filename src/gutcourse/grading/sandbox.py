@@ -18,7 +18,7 @@ times out and whose kernel does not react to the interrupt within
 ``interrupt_grace`` seconds, or a kernel that exits, stops the notebook there.
 The remaining cells are marked as not run (their tests earn nothing, unlike
 jupyter/nbgrader#427), the points earned before are kept, and what happened is
-recorded in :data:`incidents` for the grader to report.
+reported through :mod:`gutcourse.grading.incidents` for the grader to show.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, DottedObjectName, Float, Integer, List, Type, Unicode
 from traitlets.config import Configurable
+
+from .incidents import report as report_incident
 
 LAUNCHER = Path(__file__).with_name("_sandbox_exec.py")
 FORK_SERVER = Path(__file__).with_name("_forkserver.py")
@@ -848,7 +850,7 @@ class SandboxKernelManager(PromptKernelManager):
         if template is not None:
             if template.ready():
                 return template.client_command(self._jail, cmd)
-            incidents.append(f"{template.error}; this kernel started as a new interpreter")
+            report_incident(f"{template.error}; this kernel started as a new interpreter")
         return self._jail.wrap(cmd)
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
@@ -895,18 +897,13 @@ class SandboxKernelManager(PromptKernelManager):
                 removed = self._jail.release()
                 self._jail = None
                 if removed:
-                    incidents.append("removed links and special files the kernel left in its folder: "
+                    report_incident("removed links and special files the kernel left in its folder: "
                                      + ", ".join(removed[:5]))
 
     cleanup_resources = _async_cleanup_resources
 
 
 # ----------------------------------------------------------------------------- execution
-#: What went wrong while grading in this process, one message each.
-#: The grading worker empties it before each submission and reports what it holds after.
-incidents: list[str] = []
-
-
 def _load_factor() -> float:
     """How many times busier than its cores the machine has been over the last minute (1 to 4)."""
     try:
@@ -1092,7 +1089,7 @@ class GuardedExecute(Execute):
 
     def _stop(self, message: str, cell, cell_index: int, what: str | None = None) -> None:
         self._stopped = message
-        incidents.append(f"{_where(cell, cell_index)}: {what or message}; later cells not run")
+        report_incident(f"{_where(cell, cell_index)}: {what or message}; later cells not run")
 
     def _exit_code(self) -> int | None:
         return getattr(self.km, "exit_status", None) if self.km is not None else None
@@ -1135,9 +1132,10 @@ class GuardedExecute(Execute):
             if self._referee is not None:
                 if self._referee.link is not None:
                     self._referee.link.close()
-                incidents.extend(self._referee.setup_errors)
+                for note in self._referee.setup_errors:
+                    report_incident(note)
                 self._referee = None
         if self._truncated_cells:
-            incidents.append(f"output beyond {self.policy.max_output_mb:g} MB dropped "
-                             f"(cells {', '.join(str(i + 1) for i in sorted(self._truncated_cells))})")
+            report_incident(f"output beyond {self.policy.max_output_mb:g} MB dropped "
+                            f"(cells {', '.join(str(i + 1) for i in sorted(self._truncated_cells))})")
         return nb, resources
