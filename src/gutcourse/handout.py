@@ -28,6 +28,8 @@ MAX_TEXT = 1_000_000
 MAX_BYTES = 256 << 20
 #: Most artists of each kind one drawing may hold.
 MAX_PATCHES, MAX_LINES, MAX_COLLECTIONS = 2000, 2000, 200
+#: Characters one answer to the grader may take (its messages are capped at 64 MB, with quoting on top).
+MAX_REPLY_TEXT = 40 << 20
 
 _SCALAR_KINDS = "biufcUSMm"  # numpy dtype kinds stored as lists of values
 #: pandas extension types a hand-out may use (anything else is refused, not looked up).
@@ -717,7 +719,10 @@ def _namespace() -> dict:
 
 
 def _reply(payload) -> str:
-    return json.dumps(payload, allow_nan=False, separators=(",", ":"))
+    text = json.dumps(payload, allow_nan=False, separators=(",", ":"))
+    if len(text) > MAX_REPLY_TEXT:  # refused here, rather than dropped on the way and waited for
+        return json.dumps({"unreadable": f"an answer of more than {MAX_REPLY_TEXT >> 20} MB"})
+    return text
 
 
 def _encoded(value) -> dict:
@@ -759,25 +764,42 @@ def call(ref: str, payload: str) -> str:
 def call_each(ref: str, payload: str) -> str:
     """Call a handed-out function on each ``[args, kwargs]`` pair sent, in order, in one request.
 
-    The first exception stops the calls; the reply then says how many ended before it.
+    Each result is read as soon as its call returns (a function that returns one object it keeps
+    changing gives what a loop would see). The first exception stops the calls, and so does the
+    time the grader sent (``seconds``) running out between calls, as if interrupted: an interrupt
+    swallowed by one call must not keep the others running.
     """
+    import time
+
     function = _refs.get(ref)
     if function is None:
         return _reply({"unreadable": "the function is no longer known"})
+    request = json.loads(payload)
+    end = time.monotonic() + float(request.get("seconds", 1e9))
     lookup = lambda key, name: _refs[key]  # noqa: E731
-    calls = decode(json.loads(payload)["calls"], function=lookup)
+    calls = decode(request["calls"], function=lookup)
+    budget = _Budget()
     results, after = [], []
     for args, kwargs in calls:
+        if time.monotonic() > end:
+            return _reply({"raised": {"type": "KeyboardInterrupt", "builtin": True, "message": "out of time"},
+                           "done": len(results), "args": after})
         try:
-            results.append(function(*args, **kwargs))
+            result = function(*args, **kwargs)
         except BaseException as err:  # reported to the test, which decides what it means
             if isinstance(err, (KeyboardInterrupt, SystemExit)) and not isinstance(err, Exception):
                 raise
             after.append(_after(args))
             return _reply({"raised": {"type": type(err).__name__, "builtin": type(err).__module__ == "builtins",
                                       "message": str(err)[:MAX_TEXT]}, "done": len(results), "args": after})
+        try:
+            results.append(encode(result, _refs, _depth=1, _budget=budget))
+        except HandoutError as err:
+            return _reply({"unreadable": str(err)})
+        except Exception as err:  # a value whose own methods fail while being read
+            return _reply({"unreadable": f"{type(err).__name__} while reading it"})
         after.append(_after(args))
-    return _reply({**_encoded(results), "args": after})
+    return _reply({"ok": {"t": "list", "v": results}, "args": after})
 
 
 def reach(ref: str, skip_refs: list) -> str:

@@ -11,10 +11,12 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -55,6 +57,8 @@ class Lab:
     process: subprocess.Popen
     # Every process the server started, by pid; psutil's handle refuses to signal a reused pid.
     children: dict = field(default_factory=dict)
+    # The server's runtime folder, removed when it stops.
+    runtime_dir: Path | None = None
 
     def url(self, path: str = "lab", **query) -> str:
         """A URL on the server that carries the token (``reset`` opens a fresh Lab layout)."""
@@ -125,6 +129,8 @@ class Lab:
         _, alive = psutil.wait_procs(leftovers, timeout=10)
         for proc in alive:
             proc.kill()
+        if self.runtime_dir is not None:
+            shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
 
 def start_lab(*, cwd: Path, root_dir: Path, config_dir: Path, home: Path) -> Lab:
@@ -134,8 +140,7 @@ def start_lab(*, cwd: Path, root_dir: Path, config_dir: Path, home: Path) -> Lab
     """
     home.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
-    dirs = {"JUPYTER_DATA_DIR": "data", "JUPYTER_RUNTIME_DIR": "runtime", "IPYTHONDIR": "ipython",
-            "MPLCONFIGDIR": "matplotlib"}
+    dirs = {"JUPYTER_DATA_DIR": "data", "IPYTHONDIR": "ipython", "MPLCONFIGDIR": "matplotlib"}
     for var, sub in dirs.items():
         env[var] = str(home / sub)
     env["JUPYTER_CONFIG_DIR"] = str(config_dir)
@@ -148,6 +153,9 @@ def start_lab(*, cwd: Path, root_dir: Path, config_dir: Path, home: Path) -> Lab
     last_error = ""
     for attempt in range(3):
         port, token = free_port(), secrets.token_hex(16)
+        # Kernels' Unix sockets live in the runtime folder, and a socket's path may not pass 107 bytes.
+        runtime = Path(tempfile.mkdtemp(prefix="lab-", dir="/tmp" if os.path.isdir("/tmp") else None))
+        env["JUPYTER_RUNTIME_DIR"] = str(runtime)
         log_path = home / f"jupyterlab-{attempt}.log"
         command = [
             sys.executable, "-m", "jupyterlab", "--no-browser",
@@ -167,7 +175,7 @@ def start_lab(*, cwd: Path, root_dir: Path, config_dir: Path, home: Path) -> Lab
         with open(log_path, "wb") as log:
             process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL)
-        lab = Lab(f"http://127.0.0.1:{port}", token, root_dir, log_path, process)
+        lab = Lab(f"http://127.0.0.1:{port}", token, root_dir, log_path, process, runtime_dir=runtime)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline and process.poll() is None:
             try:

@@ -249,9 +249,14 @@ def test_call_each_runs_every_call_in_one_request_as_a_loop_would():
     asked = []
 
     class Link:  # the kernel's side runs here, on the same handout code
+        seconds = 60.0
+
         def ask(self, expression, grace):
             asked.append(expression)
             return json.loads(eval(expression))
+
+        def deadline(self):
+            return self.seconds
 
     referee = Referee({})
     referee.link = Link()
@@ -270,5 +275,28 @@ def test_call_each_runs_every_call_in_one_request_as_a_loop_would():
         with pytest.raises(ValueError, match="negative factor"):
             checks.call_each(scale, [((np.array([1.0]),), {"factor": -1})])
         assert checks.call_each(function, []) == []
+
+        # One object returned again and again, changed in between: each call's result as it returned.
+        kept = []
+
+        def counter(n):
+            kept[:] = [n]
+            return kept
+
+        handout._refs["call-each-test"] = counter
+        assert checks.call_each(function, [((n,), {}) for n in range(3)]) == [[0], [1], [2]]
+        # Out of time between calls (an interrupt one call swallowed): stopped, as a timeout.
+        from gutcourse.grading.referee import TooSlow
+
+        referee.link.seconds = -1.0
+        with pytest.raises(TooSlow):
+            checks.call_each(function, [((n,), {}) for n in range(3)])
     finally:
         handout._refs.pop("call-each-test", None)
+
+
+def test_an_answer_too_large_to_send_is_refused_in_the_kernel():
+    from gutcourse import handout
+
+    reply = json.loads(handout._reply({"ok": "x" * (handout.MAX_REPLY_TEXT + 1)}))
+    assert "ok" not in reply and "MB" in reply["unreadable"]

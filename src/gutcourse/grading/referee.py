@@ -427,7 +427,8 @@ class Referee:
         """``[function(*args, **kwargs) for args, kwargs in calls]`` in one request to the kernel."""
         what = f"`{function.__name__}`"
         calls = [(tuple(args), dict(kwargs)) for args, kwargs in calls]
-        payload = json.dumps({"calls": self._send([[list(args), kwargs] for args, kwargs in calls])},
+        payload = json.dumps({"calls": self._send([[list(args), kwargs] for args, kwargs in calls]),
+                              "seconds": max(0.0, self.link.deadline())},
                              allow_nan=False, separators=(",", ":"))
         reply = self.link.ask(
             f"__import__('gutcourse.handout').handout.call_each({function._ref!r}, {payload!r})", self.grace)
@@ -443,8 +444,11 @@ class Referee:
                         _write_back(original, self._value(state, what))
                     except handout.HandoutError:
                         pass
-        if isinstance(reply.get("raised"), dict):
-            raise _raise_like(reply["raised"])
+        raised = reply.get("raised")
+        if isinstance(raised, dict):
+            if raised.get("type") == "KeyboardInterrupt" and raised.get("builtin") is True:
+                raise TooSlow("it ran past this cell's time limit and was stopped between calls")
+            raise _raise_like(raised)
         results = self._value(reply, f"what {what} returned")
         if not isinstance(results, list) or len(results) != len(calls):
             raise handout.HandoutError(f"The grader got {what}'s results for the wrong number of calls.")
