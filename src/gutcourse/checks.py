@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import builtins as _builtins
 import math as _math
+from copy import deepcopy as _deepcopy
 
 __all__ = [
     "close",
@@ -211,7 +212,16 @@ def call_each(function, calls) -> list:
     each = _getattr(function, "_call_each", None)
     if _type(function).__name__ == "StudentFunction" and callable(each):
         return each(calls)
-    return [function(*args, **kwargs) for args, kwargs in calls]
+    # Each result as it was when its call returned, as the grader reads it: a function that returns
+    # one object it changes at every call must not look as if every call returned the last result.
+    return [_snapshot(function(*args, **kwargs)) for args, kwargs in calls]
+
+
+def _snapshot(value):
+    try:
+        return _deepcopy(value)
+    except Exception:  # an object that cannot be copied is kept as it is
+        return value
 
 
 def library_calls(function, *, banned_modules=(), banned=(), skip=(), probe=None) -> list[str]:

@@ -285,6 +285,7 @@ def test_call_each_runs_every_call_in_one_request_as_a_loop_would():
 
         handout._refs["call-each-test"] = counter
         assert checks.call_each(function, [((n,), {}) for n in range(3)]) == [[0], [1], [2]]
+        assert checks.call_each(counter, [((n,), {}) for n in range(3)]) == [[0], [1], [2]]  # in a kernel too
         # Out of time between calls (an interrupt one call swallowed): stopped, as a timeout.
         from gutcourse.grading.referee import TooSlow
 

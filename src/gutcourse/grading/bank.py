@@ -44,6 +44,9 @@ class Misconception:
     expect: dict[str, str]
     points_lost: float
     source: Path = field(compare=False, default=None)
+    # A trick of a hostile student (red team), not a mistake a student makes: graded by the tests of
+    # the tests like any entry, but never given to the realistic students of a simulated class.
+    hostile: bool = False
 
     @property
     def is_alternative(self) -> bool:
@@ -93,6 +96,7 @@ def _read(path: Path, assignment: str) -> list[Misconception]:
             expect={str(k): str(v or "") for k, v in (entry["expect"] or {}).items()},
             points_lost=float(entry["points_lost"]),
             source=path,
+            hostile=bool(entry.get("hostile", False)),
         ))
     ids = [m.id for m in bank]
     duplicated = sorted({i for i in ids if ids.count(i) > 1})

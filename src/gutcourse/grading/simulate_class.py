@@ -112,7 +112,7 @@ def simulate_class(config, assignment: str, n_students: int, seed: int = 0) -> l
         raise FileNotFoundError(f"{release_path} does not exist: run `gutcourse release {assignment}` first")
     released = nbformat.read(str(release_path), as_version=4)
     source_nb = nbformat.read(str(root / "source" / assignment / f"{assignment}.ipynb"), as_version=4)
-    bank = load_bank(assignment) + load_alternatives(assignment)
+    bank = [m for m in load_bank(assignment) + load_alternatives(assignment) if not m.hostile]
     plan = plan_class(source_nb, bank, n_students, seed)
     manifest = root / ".gutcourse" / "simulated" / f"{assignment}.json"
     ours = set()
