@@ -725,9 +725,9 @@ def _reply(payload) -> str:
     return text
 
 
-def _encoded(value) -> dict:
+def _encoded(value, budget: _Budget | None = None) -> dict:
     try:
-        return {"ok": encode(value, _refs)}
+        return {"ok": encode(value, _refs, _budget=budget)}
     except HandoutError as err:
         return {"unreadable": str(err)}
     except Exception as err:  # a value whose own methods fail while being read
@@ -754,11 +754,15 @@ def call(ref: str, payload: str) -> str:
     try:
         result = function(*args, **kwargs)
     except BaseException as err:  # reported to the test, which decides what it means
-        if isinstance(err, (KeyboardInterrupt, SystemExit)) and not isinstance(err, Exception):
-            raise
-        return _reply({"raised": {"type": type(err).__name__, "builtin": type(err).__module__ == "builtins",
-                                  "message": str(err)[:MAX_TEXT]}, "args": _after(args)})
+        return _reply({"raised": _raised(err), "args": _after(args)})
     return _reply({**_encoded(result), "args": _after(args)})
+
+
+def _raised(err: BaseException) -> dict:
+    """What a student's function raised, for the test; an interrupt or an exit goes on up instead."""
+    if isinstance(err, (KeyboardInterrupt, SystemExit)) and not isinstance(err, Exception):
+        raise err
+    return {"type": type(err).__name__, "builtin": type(err).__module__ == "builtins", "message": str(err)[:MAX_TEXT]}
 
 
 def call_each(ref: str, payload: str) -> str:
@@ -783,21 +787,15 @@ def call_each(ref: str, payload: str) -> str:
     for args, kwargs in calls:
         if time.monotonic() > end:
             return _reply({"raised": {"type": "KeyboardInterrupt", "builtin": True, "message": "out of time"},
-                           "done": len(results), "args": after})
+                           "args": after})
         try:
             result = function(*args, **kwargs)
         except BaseException as err:  # reported to the test, which decides what it means
-            if isinstance(err, (KeyboardInterrupt, SystemExit)) and not isinstance(err, Exception):
-                raise
-            after.append(_after(args))
-            return _reply({"raised": {"type": type(err).__name__, "builtin": type(err).__module__ == "builtins",
-                                      "message": str(err)[:MAX_TEXT]}, "done": len(results), "args": after})
-        try:
-            results.append(encode(result, _refs, _depth=1, _budget=budget))
-        except HandoutError as err:
-            return _reply({"unreadable": str(err)})
-        except Exception as err:  # a value whose own methods fail while being read
-            return _reply({"unreadable": f"{type(err).__name__} while reading it"})
+            return _reply({"raised": _raised(err), "args": after + [_after(args)]})
+        encoded = _encoded(result, budget)
+        if "unreadable" in encoded:
+            return _reply(encoded)
+        results.append(encoded["ok"])
         after.append(_after(args))
     return _reply({"ok": {"t": "list", "v": results}, "args": after})
 

@@ -409,19 +409,22 @@ class Referee:
                              allow_nan=False, separators=(",", ":"))
         reply = self.link.ask(f"__import__('gutcourse.handout').handout.call({function._ref!r}, {payload!r})",
                               self.grace)
-        after = reply.get("args")
-        if isinstance(after, list) and len(after) == len(args):
-            for original, state in zip(args, after):
-                if id(original) in self.setup_objects:
-                    continue  # the course data the tests compute from stay as the setup cells made them
-                if isinstance(state, dict) and "ok" in state:
-                    try:
-                        _write_back(original, self._value(state, what))
-                    except handout.HandoutError:
-                        pass
+        self._copy_back(args, reply.get("args"), what)
         if isinstance(reply.get("raised"), dict):
             raise _raise_like(reply["raised"])
         return self._value(reply, f"what {what} returned")
+
+    def _copy_back(self, args: tuple, states, what: str) -> None:
+        """What a call did to its arguments in the kernel, done to the test's own copies."""
+        if not isinstance(states, list) or len(states) != len(args):
+            return
+        for original, state in zip(args, states):
+            if id(original) in self.setup_objects or not (isinstance(state, dict) and "ok" in state):
+                continue  # the course data the tests compute from stay as the setup cells made them
+            try:
+                _write_back(original, self._value(state, what))
+            except handout.HandoutError:
+                pass
 
     def call_each(self, function: StudentFunction, calls: list) -> list:
         """``[function(*args, **kwargs) for args, kwargs in calls]`` in one request to the kernel."""
@@ -435,15 +438,7 @@ class Referee:
         after = reply.get("args")
         if isinstance(after, list) and len(after) <= len(calls):
             for (args, _), states in zip(calls, after):
-                if not isinstance(states, list) or len(states) != len(args):
-                    continue
-                for original, state in zip(args, states):
-                    if id(original) in self.setup_objects or not (isinstance(state, dict) and "ok" in state):
-                        continue  # the course data the tests compute from stay as the setup cells made them
-                    try:
-                        _write_back(original, self._value(state, what))
-                    except handout.HandoutError:
-                        pass
+                self._copy_back(args, states, what)
         raised = reply.get("raised")
         if isinstance(raised, dict):
             if raised.get("type") == "KeyboardInterrupt" and raised.get("builtin") is True:
