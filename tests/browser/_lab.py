@@ -272,13 +272,23 @@ def activate_notebook(page, path: str) -> None:
     _until(page, attempt, f"notebook {path} never became the current widget")
 
 
+# Lab attaches a notebook's cells to the page in batches, after its first cell appears.
+_ALL_CELLS_SHOWN = """() => {
+  const w = window.jupyterapp.shell.currentWidget;
+  if (!(w && w.content && w.content.model)) return false;
+  return w.content.node.querySelectorAll('.jp-Cell').length === w.content.model.cells.length;
+}"""
+
+
 def open_notebook(page, lab: Lab, relpath: str | Path) -> None:
-    """Open a notebook in a fresh Lab layout, make it current and wait until its kernel is idle."""
+    """Open a notebook in a fresh Lab layout, make it current and wait until every cell is on
+    the page and its kernel is idle."""
     path = Path(relpath).as_posix()
     page.goto(lab.notebook_url(relpath))
     wait_restored(page)
     page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=UI_TIMEOUT_MS)
     activate_notebook(page, path)
+    page.wait_for_function(_ALL_CELLS_SHOWN, timeout=UI_TIMEOUT_MS)
     wait_kernel_idle(page)
     page.evaluate("p => { window.__gutcourseNotebook = p; }", path)
 
@@ -374,6 +384,10 @@ _RUN_FINISHED = f"""() => {{
 }}"""
 
 
+def _counts(prompts: list[str]) -> set[str]:
+    return {t for t in prompts if re.fullmatch(r"\[\d+\]:", t)}
+
+
 def run_all(page) -> None:
     """Run every cell from the Run menu and wait until the kernel has finished.
 
@@ -381,10 +395,14 @@ def run_all(page) -> None:
     and the click does nothing), and clicked again if no cell was queued by it.
     """
     path = page.evaluate("() => window.__gutcourseNotebook")
-    before = page.evaluate(f"() => {_PROMPTS}")
+    before = _counts(page.evaluate(f"() => {_PROMPTS}"))
 
     def attempt():
-        if page.evaluate(f"() => {_PROMPTS}") != before:
+        # Queued: a cell waits or runs, or a cell has a count it did not have before. Comparing
+        # the whole list of prompts is not enough: it also changes while Lab is still adding
+        # cells to the page, and that once let CI wait 240 s for a Run All never clicked.
+        prompts = page.evaluate(f"() => {_PROMPTS}")
+        if "[*]:" in prompts or _counts(prompts) - before:
             return True
         if path:
             activate_notebook(page, path)
