@@ -146,7 +146,7 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_check(args) -> int:
-    from gutcourse.grading.selfcheck import check_notebook, format_check
+    from gutcourse.grading.learner_check import check_notebook, format_check
 
     def table(check):
         print(format_check(check), flush=True)

@@ -18,7 +18,7 @@ from nbgrader.api import Gradebook
 from gutcourse.grading import (autograde, check_notebook, generate_feedback, grade_class, load_config,
                                read_result, release, simulate_class)
 from gutcourse.grading._notebooks import fill_answers, grade_id
-from gutcourse.grading.selfcheck import format_check
+from gutcourse.grading.learner_check import format_check
 
 from .conftest import REPO, make_course, run_cli
 

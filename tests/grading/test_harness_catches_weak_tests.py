@@ -13,7 +13,7 @@ import nbformat
 
 from gutcourse.grading._notebooks import grade_id
 from gutcourse.grading.bank import Misconception
-from gutcourse.grading.selftest import verify_assignment
+from gutcourse.grading.verify import verify_assignment
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from gutcourse.grading import load_alternatives, load_bank
-from gutcourse.grading.selftest import lint_notebook, verify_assignment
+from gutcourse.grading.verify import lint_notebook, verify_assignment
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCE = REPO / "coursework" / "source"

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from gutcourse.grading._notebooks import grade_id
-from gutcourse.grading.selftest import lint_notebook
+from gutcourse.grading.verify import lint_notebook
 
 REPO = Path(__file__).resolve().parents[2]
 PS0 = REPO / "coursework" / "source" / "ps0_orientation" / "ps0_orientation.ipynb"

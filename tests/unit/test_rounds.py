@@ -1,7 +1,7 @@
 """How the tests of the tests pack bank entries into shared submissions ("rounds"), and unpack them."""
 
 from gutcourse.grading.bank import Misconception
-from gutcourse.grading.selftest import Verification, _names, plan_rounds, settle_rounds
+from gutcourse.grading.verify import Verification, _names, plan_rounds, settle_rounds
 
 
 def entry(id, replace, expect=None, points_lost=1.0):

@@ -3,7 +3,7 @@
 Public entry points: :func:`load_config`, :func:`release`, :func:`simulate_class`,
 :func:`grade_class`, :func:`generate_feedback`, :func:`check_notebook`,
 :func:`load_bank`, :func:`load_alternatives` and :func:`run_demo`. The item analysis lives in
-``gutcourse.grading.report`` and the tests of the tests in ``gutcourse.grading.selftest``.
+``gutcourse.grading.report`` and the tests of the tests in ``gutcourse.grading.verify``.
 """
 
 from ._lazy_iri import install as _defer_slow_import
@@ -25,7 +25,7 @@ from .classgrade import GradeOutcome, GradingError, grade_class
 from .demo import run_demo
 from .feedback import generate_feedback
 from .release import ReleaseError, release
-from .selfcheck import CheckError, check_notebook
+from .learner_check import CheckError, check_notebook
 from .simulate_class import simulate_class
 
 __all__ = [
