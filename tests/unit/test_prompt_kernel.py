@@ -50,18 +50,18 @@ def test_prompt_client_is_ready_and_the_first_output_arrives():
 def test_the_interrupt_grace_stretches_with_the_machine_load_up_to_four_times(monkeypatch):
     from traitlets.config import Config
 
-    from gutcourse.grading import sandbox
+    from gutcourse.grading.sandbox import policy  # where _load_factor reads the load
 
     config = Config()
     config.GradingSandbox.interrupt_grace = 2.0
     execute = GuardedExecute(config=config)
-    monkeypatch.setattr(sandbox.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(policy.os, "cpu_count", lambda: 2)
     for load, grace in [(0.5, 2.0), (2.0, 2.0), (5.0, 5.0), (40.0, 8.0)]:
-        monkeypatch.setattr(sandbox.os, "getloadavg", lambda load=load: (load, load, load))
+        monkeypatch.setattr(policy.os, "getloadavg", lambda load=load: (load, load, load))
         assert execute._grace() == grace
 
     def no_load_average():
         raise OSError("no load average")
 
-    monkeypatch.setattr(sandbox.os, "getloadavg", no_load_average)
+    monkeypatch.setattr(policy.os, "getloadavg", no_load_average)
     assert execute._grace() == 2.0

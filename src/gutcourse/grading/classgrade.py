@@ -14,7 +14,7 @@ processes, all writing to the same gradebook:
 - nbgrader's autograde keeps manual scores already entered (it only sets
   ``auto_score``), so re-grading never overwrites a grader's work.
 - A submission that cannot be graded is reported with its reason; the others go on.
-- Kernels run in the grading sandbox (``sandbox.py``, ``docs/security.md``); what
+- Kernels run in the grading sandbox (``sandbox/``, ``docs/security.md``); what
   went wrong inside one (a kernel that died or hung, repaired cells, suspected
   tampering) is reported with the student. Each worker also stops a submission
   that outlives the sandbox's own time limit.
