@@ -40,15 +40,30 @@ def test_entries_on_one_question_never_share_a_round():
     assert len(rounds) == 2
 
 
-def test_an_entry_whose_question_tests_read_what_another_binds_does_not_share_its_round():
+def test_entries_that_read_what_another_binds_are_kept_apart_when_the_rounds_leave_room():
+    # Question 4 has two entries, so two rounds are needed anyway: wrong_c (whose question's
+    # tests read `a`) goes to the round wrong_a is not in.
+    bank = [entry("wrong_a", {"q1_1_a": "a = 0"}), entry("wrong_c", {"q3_1_c": "c = 0"}, {"q3_1_test": ""}),
+            entry("d_one", {"q4_1_d": "d = 0"}), entry("d_two", {"q4_1_d": "d = 5"})]
+    rounds = [{m.id for m in r} for r in plan_rounds(bank, CELLS, TESTS)]
+    assert sorted(map(sorted, rounds)) == [["d_one", "wrong_a"], ["d_two", "wrong_c"]]
+    # The same for an answer that reads a helper another entry's answer binds.
+    bank = [entry("wrong_a", {"q1_1_a": "a = 0\nhelper = 3"}), entry("uses_helper", {"q4_1_d": "d = helper + 1"}),
+            entry("d_two", {"q4_1_d": "d = 5"})]
+    rounds = [{m.id for m in r} for r in plan_rounds(bank, CELLS, TESTS)]
+    assert sorted(map(sorted, rounds)) == [["d_two", "wrong_a"], ["uses_helper"]]
+
+
+def test_entries_that_meet_share_a_round_rather_than_open_one():
+    # One round is all the questions need; if the two meet, the round is split when it is graded.
     rounds = plan_rounds([entry("wrong_a", {"q1_1_a": "a = 0"}),
                           entry("wrong_c", {"q3_1_c": "c = 0"}, {"q3_1_test": ""})], CELLS, TESTS)
-    assert len(rounds) == 2
+    assert len(rounds) == 1
 
 
-def test_an_entry_reading_what_another_binds_does_not_share_its_round():
-    rounds = plan_rounds([entry("wrong_a", {"q1_1_a": "a = 0\nhelper = 3"}),
-                          entry("uses_helper", {"q4_1_d": "d = helper + 1"})], CELLS, TESTS)
+def test_unreadable_code_gets_a_round_of_its_own():
+    rounds = plan_rounds([entry("broken", {"q1_1_a": "a = (("}), entry("wrong_d", {"q4_1_d": "d = 0"})],
+                         CELLS, TESTS)
     assert len(rounds) == 2
 
 

@@ -422,16 +422,17 @@ def plan_rounds(bank: list[Misconception], cells: list[tuple[str, str]],
     """Group misconceptions into rounds that can share one submission.
 
     ``cells`` is the solution notebook's code cells in order, as (grade id, source),
-    and ``tests`` the grade ids of its test cells. Members of a round touch different
-    questions (their replaced answer cells and the test cells they expect to fail), and
-    none reads a name another member's answers bind or change, neither in its own code
-    nor in its questions' tests. So one notebook can carry them all, and one mistake
-    rarely reaches another's question: two wrong values can still meet in a later answer
-    of the solution that reads both (keeping those apart as well costs more rounds than
-    the splitting below costs on the few rounds where they meet). Grading rounds instead
-    of one notebook per misconception is what keeps the suite fast; a round that still
-    comes out differently from the sum of its members is split and graded again
-    (:func:`settle_rounds`).
+    and ``tests`` the grade ids of its test cells. Members of a round always touch different
+    questions (their replaced answer cells and the test cells they expect to fail). That alone
+    fixes how many rounds are needed: as many as the busiest question has entries, or close.
+    Within that number, entries are also kept apart where one reads a name another binds or
+    changes, in its own code or in its questions' tests, because a wrong value read by a later
+    question can change what that question's tests say. Where every round already holds such
+    an entry, an entry joins the round where it meets the fewest, rather than opening a round
+    of its own. Grading rounds instead of one notebook per misconception is what keeps the
+    suite fast; a round that comes out differently from the sum of its members is split and
+    graded again (:func:`settle_rounds`), so entries that do meet cost a few more submissions,
+    and every problem is still pinned on the entry that caused it.
     """
     parsed = [(gid, _names(src)) for gid, src in cells]
     test_sources = [(gid, names) for gid, names in parsed if gid in tests]
@@ -448,20 +449,37 @@ def plan_rounds(bank: list[Misconception], cells: list[tuple[str, str]],
         read = set().union(*(r for _, r in own + checks))
         profiles.append((m, touched, defined, read))
 
-    def clash(a, b) -> bool:
-        _, touched_a, defined_a, read_a = a
-        _, touched_b, defined_b, read_b = b
-        if touched_a & touched_b or defined_a is None or defined_b is None:
-            return True
-        return bool(defined_a & read_b or defined_b & read_a)
+    def apart(a, b) -> bool:
+        """Must never share a round: the same question, or code that cannot be read."""
+        return bool(a[1] & b[1]) or a[2] is None or b[2] is None
 
-    rounds: list[list] = []
+    def meet(a, b) -> bool:
+        """Better apart: one reads what the other binds."""
+        return apart(a, b) or bool(a[2] & b[3] or b[2] & a[3])
+
     first = lambda p: min((order.get(question_of(g), 0) for g in p[0].replace), default=0)  # noqa: E731
-    for profile in sorted(profiles, key=first):
-        for members in rounds:
-            if not any(clash(profile, other) for other in members):
-                members.append(profile)
-                break
+    ordered = sorted(profiles, key=first)
+
+    def pack(clash) -> list[list]:
+        rounds: list[list] = []
+        for profile in ordered:
+            for members in rounds:
+                if not any(clash(profile, other) for other in members):
+                    members.append(profile)
+                    break
+            else:
+                rounds.append([profile])
+        return rounds
+
+    needed = len(pack(apart))
+    rounds: list[list] = []
+    for profile in ordered:
+        allowed = [r for r in rounds if not any(apart(profile, other) for other in r)]
+        clean = [r for r in allowed if not any(meet(profile, other) for other in r)]
+        if clean:
+            clean[0].append(profile)
+        elif allowed and len(rounds) >= needed:
+            min(allowed, key=lambda r: sum(meet(profile, other) for other in r)).append(profile)
         else:
             rounds.append([profile])
     return [[p[0] for p in members] for members in rounds]
