@@ -66,7 +66,8 @@ class PromptKernelClient(AsyncKernelClient):
                 self._handle_kernel_info_reply(reply)
                 return
             if not await self._async_is_alive():
-                raise RuntimeError("Kernel died before replying to kernel_info")
+                said = getattr(self.parent, "_last_words", lambda: "")()
+                raise RuntimeError("Kernel died before replying to kernel_info" + (f" ({said})" if said else ""))
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
 
