@@ -12,8 +12,8 @@ bank, and returns the problems it found (an empty list means all is well):
 
 Misconceptions on different questions share a submission ("rounds", see
 :func:`plan_rounds`); a round whose result is not exactly the sum of its members
-is graded again one misconception at a time, so a problem is always reported
-against the entry that caused it. Alternatives share rounds only with other alternatives,
+is split in halves and graded again, down to single entries (:func:`settle_rounds`),
+so a problem is always reported against the entry that caused it. Alternatives share rounds only with other alternatives,
 so an error in their submission can only come from one of them.
 
 The module's test suite runs this for every folder under ``coursework/source/``,
