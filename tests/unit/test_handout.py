@@ -181,7 +181,8 @@ def test_a_student_function_never_changes_the_course_data_it_is_given():
     from gutcourse.grading.referee import Referee, StudentFunction
 
     referee = Referee({"setup": {"role": "setup",
-                                 "source": "import pandas as pd\nmeta = pd.DataFrame({'a': [1.0, 2.0]})"}})
+                                 "source": "import pandas as pd\nmeta = pd.DataFrame({'a': [1.0, 2.0]})"},
+                       "q1_1_test": {"role": "test", "source": "gate_shares(meta)"}})
     referee.run_setup("setup")
     changed = pd.DataFrame({"a": [100.0, 200.0]})
 
@@ -203,7 +204,8 @@ def test_setup_cells_never_ask_the_kernel():
     """A locked cell that shows the student's results is skipped by the referee, not fetched (red-team)."""
     from gutcourse.grading.referee import Referee
 
-    referee = Referee({"figure": {"role": "setup", "source": "x = 1\nshown = gates.plot()"}})
+    referee = Referee({"figure": {"role": "setup", "source": "x = 1\nshown = gates.plot()"},
+                       "q1_1_test": {"role": "test", "source": "assert x == 1"}})
 
     class Link:
         def ask(self, expression, grace):

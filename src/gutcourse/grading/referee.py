@@ -33,6 +33,7 @@ import traceback
 from nbformat import NotebookNode
 
 from .. import handout
+from ._cellnames import cell_names
 
 log = logging.getLogger(__name__)
 
@@ -347,12 +348,112 @@ class Namespace(dict):
 
 
 # ----------------------------------------------------------------------------- the referee
+#: Code that binds or reads names in ways a static reading cannot follow: a cell holding any of these always runs.
+_DYNAMIC = ("globals(", "locals(", "vars(", "exec(", "eval(", "__dict__", "setattr(", "sys.modules", "import *",
+            "__builtins__", "builtins")
+
+
+def needed_setup(trusted: dict[str, dict], order: list[str] | None = None) -> set[str]:
+    """The setup cells whose names the tests may read, directly or through other setup cells.
+
+    ``order`` is the grade ids of the notebook's cells in the order they run (all trusted
+    cells, in the order given, when it is None). A locked cell that only shows something (a
+    figure, a demonstration) changes nothing a later test reads, so the referee need not run it
+    again. Leaving out a cell that did change a name a later test reads would let the referee
+    judge with a different value, or fetch that name from the student's kernel, so the reading
+    errs towards running: a cell that does not parse, or binds names in ways a static reading
+    cannot follow, always runs; a setup cell runs when it binds or changes (also through a
+    method call, as ``table.append(x)`` may) a name that a later test or needed setup cell
+    reads; a string that could be a name (as in ``globals().get("rarefy")``) counts as read.
+    """
+    order = [gid for gid in (order if order is not None else list(trusted)) if gid in trusted]
+    imported = set()
+    for gid in order:
+        imported |= _imported(_strip_magics(trusted[gid]["source"]))
+    wanted: set[str] = set()
+    needed: set[str] = set()
+    everything = False  # after a cell that cannot be read, every setup cell before it runs
+    for gid in reversed(order):
+        source = _strip_magics(trusted[gid]["source"])
+        names = cell_names(source)
+        if trusted[gid]["role"] == "setup":
+            readable = names is not None and not any(marker in source for marker in _DYNAMIC)
+            if readable and not everything and not (names[0] | _called_on(source, imported)) & wanted:
+                continue
+            needed.add(gid)
+        if names is None:
+            everything = True
+        else:
+            wanted |= names[1] | _identifiers_in_strings(source)
+    return needed
+
+
+#: Calls on a module that change state every later cell sees (random seeds, options, warning filters, styles).
+_MODULE_STATE = frozenset({"seed", "set_option", "reset_option", "option_context", "filterwarnings", "simplefilter",
+                           "resetwarnings", "rc", "rcdefaults", "use", "set_printoptions", "seterr", "setrecursionlimit",
+                           "register", "update"})
+
+
+def _imported(source: str) -> set[str]:
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names |= {a.asname or a.name for a in node.names}
+    return names
+
+
+def _called_on(source: str, modules: set[str]) -> set[str]:
+    """Names a cell may change through a call: ``table.append(x)`` may change ``table``, ``rng.shuffle(rows)``
+    ``rng`` and ``rows``, ``np.random.seed(1)`` changes ``np``; ``np.median`` changes no module, only its argument."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+
+    def root(node):
+        while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call, ast.Starred)):
+            node = node.func if isinstance(node, ast.Call) else node.value
+        return node.id if isinstance(node, ast.Name) else None
+
+    changed = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        if isinstance(node.func, ast.Attribute):
+            owner = root(node.func.value)
+            if owner and (owner not in modules or node.func.attr in _MODULE_STATE):
+                changed.add(owner)
+        for argument in [*node.args, *(k.value for k in node.keywords)]:
+            name = root(argument)
+            if name and name not in modules:
+                changed.add(name)
+    return changed
+
+
+def _identifiers_in_strings(source: str) -> set[str]:
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    return {node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.isidentifier()}
+
+
 class Referee:
     """Runs one notebook's setup and test cells in this process, asking the kernel for the student's answers."""
 
-    def __init__(self, trusted: dict[str, dict]):
+    def __init__(self, trusted: dict[str, dict], order: list[str] | None = None):
         #: grade id -> {"source": ..., "role": "setup" | "test"} from the gradebook
         self.trusted = trusted
+        #: the setup cells later tests need, in the notebook's ``order`` of grade ids (see
+        #: :func:`needed_setup`); the others are not run here
+        self.needed = needed_setup(trusted, order)
         self.ns = Namespace(self)
         self.link: KernelLink | None = None
         self.grace = 5.0
@@ -451,7 +552,9 @@ class Referee:
 
     # -- running cells -----------------------------------------------------------------------
     def run_setup(self, grade_id: str) -> None:
-        """Run a locked setup cell's trusted source here too (its output is not kept)."""
+        """Run a locked setup cell's trusted source here too, if the tests need it (its output is not kept)."""
+        if grade_id not in self.needed:
+            return
         source = _strip_magics(self.trusted[grade_id]["source"])
         out, err = _install_streams()
         out.local.buffer = err.local.buffer = io.StringIO()

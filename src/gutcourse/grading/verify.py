@@ -32,6 +32,7 @@ from pathlib import Path
 
 import nbformat
 
+from ._cellnames import cell_names as _names
 from ._course import course_root, load_config
 from ._notebooks import (fill_answers, grade_id, is_answer, is_autograded_answer,
                          is_test, nbgrader_meta, question_of)
@@ -357,64 +358,6 @@ def settle_rounds(pending, regrade, report: Verification) -> None:
         if again:
             regrade([(members, student) for members, student, _ in again])
         pending = again
-
-
-def _names(source: str) -> tuple[set[str], set[str]] | None:
-    """(module-level names a cell binds or changes in place, module-level names it reads); None when it does not parse.
-
-    Scopes are Python's own (:mod:`symtable`): a comprehension's or a function's own
-    variables are neither defined nor read at module level, so two answers that both
-    write ``[g for g in groups]`` do not look as if they shared ``g``. A name whose item
-    or attribute is assigned (``table["x"] = ...``, ``table.x = ...``, ``del table[0]``)
-    or that is passed ``inplace=True`` counts as defined: the change reaches every cell.
-    """
-    import symtable
-
-    try:
-        tree = ast.parse(source)
-        table = symtable.symtable(source, "<cell>", "exec")
-    except (SyntaxError, ValueError):
-        return None
-    defined, read = set(), set()
-    for sym in table.get_symbols():
-        if sym.is_assigned() or sym.is_imported() or sym.is_namespace():
-            defined.add(sym.get_name())
-        if sym.is_referenced():
-            read.add(sym.get_name())
-
-    def nested(scope):
-        for child in scope.get_children():
-            for sym in child.get_symbols():
-                if sym.is_global() or sym.is_declared_global():
-                    if sym.is_referenced():
-                        read.add(sym.get_name())
-                    if sym.is_declared_global() and sym.is_assigned():
-                        defined.add(sym.get_name())
-            nested(child)
-
-    nested(table)
-
-    def root(node):
-        while isinstance(node, (ast.Subscript, ast.Attribute)):
-            node = node.value
-        return node.id if isinstance(node, ast.Name) else None
-
-    for node in ast.walk(tree):
-        targets = []
-        if isinstance(node, (ast.Assign, ast.Delete)):
-            targets = node.targets
-        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
-            targets = [node.target]
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and any(
-                k.arg == "inplace" for k in node.keywords):
-            targets = [node.func.value]
-        for target in targets:
-            for part in ast.walk(target):
-                if isinstance(part, (ast.Subscript, ast.Attribute)) and root(part):
-                    defined.add(root(part))
-            if isinstance(target, ast.Name) and isinstance(node, ast.Call):
-                defined.add(target.id)
-    return defined, read
 
 
 def plan_rounds(bank: list[Misconception], cells: list[tuple[str, str]],

@@ -240,7 +240,8 @@ class GuardedExecute(Execute):
         if info.get("db_url") and info.get("notebook") and ("*" in wanted or info.get("assignment") in wanted):
             from ..referee import Referee, trusted_cells
 
-            self._referee = Referee(trusted_cells(info["db_url"], info["assignment"], info["notebook"]))
+            order = [(c.get("metadata", {}).get("nbgrader") or {}).get("grade_id") for c in nb.cells]
+            self._referee = Referee(trusted_cells(info["db_url"], info["assignment"], info["notebook"]), order)
         try:
             nb, resources = super().preprocess(nb, resources, km)
         finally:
