@@ -113,6 +113,14 @@ def test_load_returns_a_fresh_frame():
     assert data.load("sugar_test").loc[0, "urine_volume_ml"] > 0
 
 
+def test_a_file_changed_after_loading_is_read_and_checked_again(copy):
+    """Loads are remembered per process, by the files' content: an edit is never missed."""
+    assert data.load("sugar_test").loc[0, "urine_volume_ml"] > 0
+    edit_cell(copy, "sugar_test", 1, "urine_volume_ml", "-1")
+    with pytest.raises(DatasetError, match=r"urine_volume_ml"):
+        data.load("sugar_test")
+
+
 def test_all_files_are_small():
     assert sum(p.stat().st_size for p in DATASETS.iterdir()) < 2_000_000
 

@@ -65,3 +65,21 @@ def test_the_interrupt_grace_stretches_with_the_machine_load_up_to_four_times(mo
 
     monkeypatch.setattr(policy.os, "getloadavg", no_load_average)
     assert execute._grace() == 2.0
+
+
+def test_last_words_keep_the_launchers_last_error_as_printable_text():
+    """The launcher's last 'gutcourse sandbox:' line names why a kernel died; anything else it wrote is not shown."""
+    import tempfile
+
+    from gutcourse.grading.sandbox import SandboxKernelManager
+
+    km = SandboxKernelManager.__new__(SandboxKernelManager)  # no jail or policy needed to read the stderr file
+    km._stderr = None
+    assert km._last_words() == ""
+    km._stderr = tempfile.TemporaryFile()
+    km._stderr.write(b"x" * 5000 + b"\nTraceback: something the student printed\n"
+                     b"gutcourse sandbox: first complaint\n"
+                     b"gutcourse sandbox: could not make /usr read-only \x1b[31m(EPERM)\x1b[0m\n"
+                     b"a student's line after it\n")
+    assert km._last_words() == "gutcourse sandbox: could not make /usr read-only [31m(EPERM)[0m"
+    km._stderr.close()

@@ -8,9 +8,11 @@ the referee must run for a notebook's tests (:func:`gutcourse.grading.referee.ne
 from __future__ import annotations
 
 import ast
+import functools
 import symtable
 
-def cell_names(source: str) -> tuple[set[str], set[str]] | None:
+@functools.lru_cache(maxsize=4096)
+def cell_names(source: str) -> tuple[frozenset[str], frozenset[str]] | None:
     """(module-level names a cell binds or changes in place, module-level names it reads); None when it does not parse.
 
     Scopes are Python's own (:mod:`symtable`): a comprehension's or a function's own
@@ -63,4 +65,4 @@ def cell_names(source: str) -> tuple[set[str], set[str]] | None:
                     defined.add(root(part))
             if isinstance(target, ast.Name) and isinstance(node, ast.Call):
                 defined.add(target.id)
-    return defined, read
+    return frozenset(defined), frozenset(read)

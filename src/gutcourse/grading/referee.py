@@ -22,6 +22,7 @@ import asyncio
 import builtins
 import contextlib
 import ctypes
+import functools
 import io
 import json
 import logging
@@ -378,7 +379,7 @@ def needed_setup(trusted: dict[str, dict], order: list[str] | None = None) -> se
         names = cell_names(source)
         if trusted[gid]["role"] == "setup":
             readable = names is not None and not any(marker in source for marker in _DYNAMIC)
-            if readable and not everything and not (names[0] | _called_on(source, imported)) & wanted:
+            if readable and not everything and not (names[0] | _called_on(source, frozenset(imported))) & wanted:
                 continue
             needed.add(gid)
         if names is None:
@@ -394,27 +395,29 @@ _MODULE_STATE = frozenset({"seed", "set_option", "reset_option", "option_context
                            "register", "update"})
 
 
-def _imported(source: str) -> set[str]:
+@functools.lru_cache(maxsize=1024)
+def _imported(source: str) -> frozenset[str]:
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
-        return set()
+        return frozenset()
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names |= {(a.asname or a.name).split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom):
             names |= {a.asname or a.name for a in node.names}
-    return names
+    return frozenset(names)
 
 
-def _called_on(source: str, modules: set[str]) -> set[str]:
+@functools.lru_cache(maxsize=1024)
+def _called_on(source: str, modules: frozenset[str]) -> frozenset[str]:
     """Names a cell may change through a call: ``table.append(x)`` may change ``table``, ``rng.shuffle(rows)``
     ``rng`` and ``rows``, ``np.random.seed(1)`` changes ``np``; ``np.median`` changes no module, only its argument."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
-        return set()
+        return frozenset()
 
     def root(node):
         while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call, ast.Starred)):
@@ -433,16 +436,17 @@ def _called_on(source: str, modules: set[str]) -> set[str]:
             name = root(argument)
             if name and name not in modules:
                 changed.add(name)
-    return changed
+    return frozenset(changed)
 
 
-def _identifiers_in_strings(source: str) -> set[str]:
+@functools.lru_cache(maxsize=1024)
+def _identifiers_in_strings(source: str) -> frozenset[str]:
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
-        return set()
-    return {node.value for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.isidentifier()}
+        return frozenset()
+    return frozenset(node.value for node in ast.walk(tree)
+                     if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.isidentifier())
 
 
 class Referee:
@@ -560,7 +564,7 @@ class Referee:
         out.local.buffer = err.local.buffer = io.StringIO()
         self.ns.offline = True
         try:
-            exec(compile(source, f"<setup cell {grade_id}>", "exec"), self.ns)
+            exec(_compiled(source, f"<setup cell {grade_id}>"), self.ns)
         except NameError:
             pass  # a locked cell that shows the student's results (a figure): the tests do not need it here
         except BaseException as error:  # noqa: BLE001  (reported, and later tests fail on what is missing)
@@ -582,13 +586,10 @@ class Referee:
         failure: BaseException | None = None
         filename = f"<test cell {grade_id}>"
         try:
-            tree = ast.parse(source, filename)
-            last = None
-            if tree.body and isinstance(tree.body[-1], ast.Expr):
-                last = ast.Expression(tree.body.pop().value)
-            exec(compile(tree, filename, "exec"), self.ns)
+            body, last = _compiled_test(source, filename)
+            exec(body, self.ns)
             if last is not None:
-                result = eval(compile(last, filename, "eval"), self.ns)
+                result = eval(last, self.ns)
         except BaseException as error:  # noqa: BLE001  (the verdict)
             failure = error
         finally:
@@ -604,6 +605,22 @@ class Referee:
             outputs.append(NotebookNode(output_type="execute_result", execution_count=None, metadata={},
                                         data={"text/plain": repr(result)[:10000]}))
         return outputs
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(source: str, filename: str):
+    """A setup cell's code (a grader judges the same cells in every notebook: compiled once per process)."""
+    return compile(source, filename, "exec")
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled_test(source: str, filename: str):
+    """A test cell's code, and its last line's if that is an expression (its value is shown, as in a kernel)."""
+    tree = ast.parse(source, filename)
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = compile(ast.Expression(tree.body.pop().value), filename, "eval")
+    return compile(tree, filename, "exec"), last
 
 
 def _replace_refs(data, refs):
