@@ -15,7 +15,7 @@ _isolated = Path(tempfile.mkdtemp(prefix="gutcourse-tests-"))
 atexit.register(shutil.rmtree, _isolated, ignore_errors=True)
 for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
                  ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython"),
-                 ("MPLCONFIGDIR", "matplotlib")):
+                 ("MPLCONFIGDIR", "matplotlib"), ("XDG_CACHE_HOME", "cache")):
     os.environ[var] = str(_isolated / sub)
 os.environ["MPLBACKEND"] = "Agg"
 os.environ["PYTHONHASHSEED"] = "0"

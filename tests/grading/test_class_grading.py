@@ -217,6 +217,33 @@ def test_check_command_prints_its_table_before_writing_the_feedback(tmp_path):
     assert learner.with_name(f"{A}.feedback.html").is_file()
 
 
+def test_self_check_reuses_its_released_course_until_the_source_changes(tmp_path, monkeypatch):
+    """A learner's second check copies the released course from the cache; a changed test is released again."""
+    from gutcourse.grading import learner_check
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    course, learner = _learner_notebook(tmp_path)
+    monkeypatch.setenv("GUTCOURSE_COURSE_ROOT", str(course))
+    releases = []
+    real_release = learner_check.release
+    monkeypatch.setattr(learner_check, "release", lambda *a, **k: releases.append(a[1]) or real_release(*a, **k))
+
+    first = check_notebook(learner)
+    second = check_notebook(learner)
+    assert releases == [[A]]
+    assert first.result.auto_score == second.result.auto_score == first.result.max_auto_score
+    assert len(list((tmp_path / "cache" / "gutcourse" / "check").iterdir())) == 1
+
+    source = course / "source" / A / f"{A}.ipynb"
+    nb = nbformat.read(str(source), as_version=4)
+    test = next(c for c in nb.cells if grade_id(c) == "q1_1_test_load")
+    test.source += "\nassert False, 'a test the cached release does not have'"
+    nbformat.write(nb, str(source))
+    third = check_notebook(learner)
+    assert releases == [[A], [A]]
+    assert third.result.cells["q1_1_test_load"].points == 0
+
+
 def test_grading_into_postgresql_gives_the_same_grades(released, graded, tmp_path, postgres_url):
     course = copy_course(released[0], tmp_path / "course")
     config_pg = load_config(course_root=course, db_url=postgres_url)

@@ -8,6 +8,8 @@ code) is written next to the notebook. The learner's file is only read.
 
 from __future__ import annotations
 
+import importlib
+import os
 import shutil
 import tempfile
 import threading
@@ -67,19 +69,43 @@ def _prepare_sandbox(config, assignment: str, on_sandbox) -> threading.Thread:
     run beside nbgrader's release instead of before it.
     """
     from . import sandbox
+    from .sandbox.forktemplate import _stop_template, warm_up_early
+    from .sandbox.platform import _fork_unavailable
+    from .sandbox.policy import GradingSandbox
 
     def work():
         try:
+            early = warm_up_early(config, assignment)  # its imports overlap the probe
             platform = sandbox.detect(config)
             if on_sandbox is not None:
                 on_sandbox(sandbox.describe(config, platform))
-            sandbox.warm_up(config, assignment)
+            if early and _fork_unavailable(GradingSandbox(config=config), platform):
+                _stop_template()
+            else:
+                sandbox.warm_up(config, assignment)
         except Exception:  # the kernel's own start reports whatever went wrong here
             pass
 
     thread = threading.Thread(target=work, name="gutcourse-sandbox-probe", daemon=True)
     thread.start()
     return thread
+
+
+def _preload_libraries(config, assignment: str) -> None:
+    """Import the libraries of the assignment's setup cells now, while the sandbox is probed.
+
+    The grader runs the setup cells too (to judge the tests); importing them here overlaps
+    the probe and the kernel template's start, instead of following them. Done in this
+    thread: two threads importing the same modules at once could trip over each other.
+    """
+    from .sandbox import kernel_preloads
+
+    for module in kernel_preloads(config, assignment):
+        if module.split(".")[0] != "ipykernel":
+            try:
+                importlib.import_module(module)
+            except Exception:  # the setup cell reports it when the grader runs it
+                pass
 
 
 def check_notebook(nb_path: str | Path, *, feedback_dir: str | Path | None = None,
@@ -97,14 +123,10 @@ def check_notebook(nb_path: str | Path, *, feedback_dir: str | Path | None = Non
     real_root = course_root(real_config)
     assignment = identify_assignment(nb_path, source_assignments(real_root))
     probe = _prepare_sandbox(real_config, assignment, on_sandbox)
+    _preload_libraries(real_config, assignment)
     with tempfile.TemporaryDirectory(prefix="gutcourse-check-") as tmp:
         course = Path(tmp) / "course"
-        shutil.copytree(real_root / "source" / assignment, course / "source" / assignment)
-        header = real_root / "source" / "header.ipynb"
-        if header.is_file():
-            shutil.copy(header, course / "source" / "header.ipynb")
-        config = load_config(course_root=course)
-        release(config, [assignment])
+        config = _released_course(real_root, assignment, course)
         target = course / "submitted" / STUDENT / assignment
         target.mkdir(parents=True)
         shutil.copy(nb_path, target / f"{assignment}.ipynb")
@@ -122,6 +144,69 @@ def check_notebook(nb_path: str | Path, *, feedback_dir: str | Path | None = Non
                 feedback = out_dir / f"{nb_path.stem}.feedback.html"
                 shutil.copy(html, feedback)
     return SelfCheck(assignment, result, feedback)
+
+
+def _released_course(real_root: Path, assignment: str, course: Path):
+    """A throwaway course at ``course`` with ``assignment`` released; its configuration.
+
+    Releasing takes seconds, and a learner checks the same assignment again and again: the
+    released course is kept in the user's cache (``$XDG_CACHE_HOME/gutcourse/check``, by
+    default ``~/.cache``), under a digest of everything the release reads (the assignment's
+    source folder, the course header, the course configuration, the nbgrader and gutcourse
+    versions), and copied from there while that digest holds. A cache that cannot be written
+    is not used.
+    """
+    key = _release_key(real_root, assignment)
+    cache_root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gutcourse" / "check"
+    cached = cache_root / key
+    if (cached / "course").is_dir():
+        try:
+            shutil.copytree(cached / "course", course)
+            return load_config(course_root=course)
+        except OSError:
+            shutil.rmtree(course, ignore_errors=True)
+    shutil.copytree(real_root / "source" / assignment, course / "source" / assignment)
+    header = real_root / "source" / "header.ipynb"
+    if header.is_file():
+        shutil.copy(header, course / "source" / "header.ipynb")
+    config = load_config(course_root=course)
+    release(config, [assignment])
+    try:
+        cache_root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache_root))
+        shutil.copytree(course, staging / "course")
+        try:
+            staging.rename(cached)  # another check may have cached it meanwhile: theirs is the same
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+        for old in sorted((p for p in cache_root.iterdir() if not p.name.startswith(".")),
+                          key=lambda p: p.stat().st_mtime)[:-_CACHED_RELEASES]:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError:
+        pass
+    return config
+
+
+#: Released courses kept in the cache (a few assignments, a couple of versions each).
+_CACHED_RELEASES = 12
+
+
+def _release_key(real_root: Path, assignment: str) -> str:
+    import hashlib
+
+    import nbgrader
+
+    from .. import __version__ as gutcourse_version
+    from ._course import repo_root
+
+    digest = hashlib.sha256(f"{nbgrader.__version__}|{gutcourse_version}|{assignment}".encode())
+    folder = real_root / "source" / assignment
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    files += [real_root / "source" / "header.ipynb", repo_root() / "nbgrader_config.py"]
+    for path in files:
+        digest.update(str(path.relative_to(folder) if path.is_relative_to(folder) else path.name).encode())
+        digest.update(path.read_bytes() if path.is_file() else b"-")
+    return f"{assignment}-{digest.hexdigest()[:20]}"
 
 
 def format_check(check: SelfCheck) -> str:
