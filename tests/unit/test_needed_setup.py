@@ -67,7 +67,7 @@ def test_unreadable_or_dynamic_cells_make_setup_run():
         ("b", "setup", "exec('y = 2')"),
         ("q1_1_test", "test", "assert answer == y"),
     )
-    assert needed_setup(trusted, order) == {"b"}
+    assert needed_setup(trusted, order) == {"a", "b"}  # what the exec'd code reads is unknown too
     trusted, order = cells(
         ("a", "setup", "x = 1"),
         ("b", "setup", "z = 2"),
@@ -87,3 +87,13 @@ def test_the_referee_skips_what_is_not_needed():
         referee.run_setup(gid)
     assert referee.setup_errors == []
     assert referee.ns["value"] == 42
+
+
+def test_a_test_that_reads_names_it_builds_makes_every_earlier_setup_cell_run():
+    trusted, order = cells(
+        ("a", "setup", "q1 = 1"),
+        ("b", "setup", "q2 = 2"),
+        ("q1_1_test", "test", "assert all(globals()[f'q{i}'] for i in (1, 2))"),
+        ("demo", "setup", "shown = 3"),
+    )
+    assert needed_setup(trusted, order) == {"a", "b"}

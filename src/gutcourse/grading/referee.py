@@ -382,9 +382,9 @@ def needed_setup(trusted: dict[str, dict], order: list[str] | None = None) -> se
             if readable and not everything and not (names[0] | _called_on(source, frozenset(imported))) & wanted:
                 continue
             needed.add(gid)
-        if names is None:
-            everything = True
-        else:
+        if names is None or any(marker in source for marker in _DYNAMIC):
+            everything = True  # it may read any name: every setup cell before it runs
+        if names is not None:
             wanted |= names[1] | _identifiers_in_strings(source)
     return needed
 
