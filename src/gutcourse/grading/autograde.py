@@ -8,7 +8,7 @@ from pathlib import Path
 
 import nbformat
 
-from ._course import course_root, make_api
+from ._course import course_path, make_api
 from ._notebooks import error_messages
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f UTC"
@@ -36,7 +36,7 @@ class SubmissionResult:
 
 
 def submission_dir(config, assignment: str, student: str) -> Path:
-    return course_root(config) / "submitted" / student / assignment
+    return course_path(config, "submitted", assignment, student)
 
 
 def submit(config, assignment: str, student: str, nb, *, timestamp: _dt.datetime | None = None) -> Path:
@@ -69,7 +69,7 @@ def read_result(config, assignment: str, student: str, gradebook=None) -> Submis
             result.error = "not graded"
             return result
         for notebook in submission.notebooks:
-            autograded = course_root(config) / "autograded" / student / assignment / f"{notebook.name}.ipynb"
+            autograded = course_path(config, "autograded", assignment, student, notebook.name)
             messages = {}
             if autograded.is_file():
                 messages = error_messages(nbformat.read(str(autograded), as_version=4))
@@ -102,7 +102,7 @@ def autograde(config, assignment: str, students: list[str], *, force: bool = Tru
         result = read_result(config, assignment, student)
         result.notes = notes
         if not outcome.get("success"):
-            source = course_root(config) / "source" / assignment
+            source = course_path(config, "source", assignment)
             why = diagnose(submission_dir(config, assignment, student), sorted(p.stem for p in source.glob("*.ipynb")))
             result.error = why or (outcome.get("error") or outcome.get("log") or "autograde failed").strip()
         results[student] = result

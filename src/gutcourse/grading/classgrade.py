@@ -41,7 +41,7 @@ from pathlib import Path
 
 from ..errors import GutcourseError
 from . import incidents, sandbox
-from ._course import course_root, load_config, make_api
+from ._course import course_path, course_root, load_config, make_api
 from .backup import BackupError, backup_gradebook, check_gradebook, sqlite_path
 from .repair import diagnose
 
@@ -73,10 +73,11 @@ class GradingError(GutcourseError, RuntimeError):
 
 
 def submitted_students(config, assignment: str) -> list[str]:
-    submitted = course_root(config) / "submitted"
+    submitted = course_path(config, "submitted", ".")
     if not submitted.is_dir():
         return []
-    return sorted(p.name for p in submitted.iterdir() if (p / assignment).is_dir())
+    return sorted(p.name for p in submitted.iterdir()
+                  if course_path(config, "submitted", assignment, p.name).is_dir())
 
 
 def unsafe_entries(folder: Path, max_depth: int = 32) -> list[tuple[str, str]]:
@@ -179,16 +180,17 @@ _START_METHOD = "fork" if sys.platform == "linux" else "spawn"
 
 
 # --- worker side ---------------------------------------------------------------
+_worker_config = None
 _worker_api = None
 _worker_limit = 0.0
 
 
 def _init_worker(root: str, db_url: str, platform: sandbox.Platform) -> None:
-    global _worker_api, _worker_limit
+    global _worker_config, _worker_api, _worker_limit
     sandbox.pin_mode(platform)  # probed once by the coordinator
     warnings.filterwarnings("ignore", module="nbgrader")
     warnings.filterwarnings("ignore", message=".*not in session.*")
-    config = load_config(course_root=root, db_url=db_url)
+    config = _worker_config = load_config(course_root=root, db_url=db_url)
     _worker_api = make_api(config)
     policy = sandbox.GradingSandbox(config=config)
     # The notebook's own limit stops a slow submission; this one catches anything it missed.
@@ -196,8 +198,8 @@ def _init_worker(root: str, db_url: str, platform: sandbox.Platform) -> None:
     sandbox.warm_up(config)  # the kernel template imports the course's libraries meanwhile
 
 
-def _expected_notebooks(root: Path, assignment: str) -> list[str]:
-    return sorted(p.stem for p in (root / "source" / assignment).glob("*.ipynb"))
+def _expected_notebooks(config, assignment: str) -> list[str]:
+    return sorted(p.stem for p in course_path(config, "source", assignment).glob("*.ipynb"))
 
 
 def _grade_one(assignment: str, student: str) -> tuple[str, bool, float, str, list[str]]:
@@ -224,9 +226,8 @@ def _grade_one(assignment: str, student: str) -> tuple[str, bool, float, str, li
     if stopped:
         notes.append(f"stopped by the grader after {_worker_limit:.0f} s")
     if not ok:
-        root = Path(_worker_api.coursedir.root)
-        folder = root / "submitted" / student / assignment
-        reason = diagnose(folder, _expected_notebooks(root, assignment)) or reason
+        folder = course_path(_worker_config, "submitted", assignment, student)
+        reason = diagnose(folder, _expected_notebooks(_worker_config, assignment)) or reason
     return student, ok, time.perf_counter() - started, reason, notes
 
 
@@ -338,21 +339,22 @@ def _grade_class(config, assignment: str, *, workers: int, force: bool, progress
     outcomes: dict[str, GradeOutcome] = {}
     todo, prints = [], {}
     for student in students:
-        unsafe = unsafe_entries(root / "submitted" / student / assignment)
+        folder = course_path(config, "submitted", assignment, student)
+        unsafe = unsafe_entries(folder)
         if unsafe:
             where, what = unsafe[0]
-            place = {".": f"submitted/{student}/{assignment}", "..": f"submitted/{student}"}.get(
-                where, f"submitted/{student}/{assignment}/{where}")
+            shown = Path(os.path.relpath(folder, root))  # submitted/<student>/<assignment> by default
+            place = {".": shown.as_posix(), "..": shown.parent.as_posix()}.get(where, f"{shown.as_posix()}/{where}")
             _marker(config, assignment, student).unlink(missing_ok=True)
             outcomes[student] = GradeOutcome(
                 student, "failed", 0.0,
                 f"{place} is {what}: a submission holds only files and "
                 f"folders, so it was not graded; remove that and grade again")
             continue
-        prints[student] = fingerprint(root / "submitted" / student / assignment)
+        prints[student] = fingerprint(folder)
         marker = _marker(config, assignment, student)
         if not force and marker.is_file() and student in in_gradebook \
-                and (root / "autograded" / student / assignment).is_dir():
+                and course_path(config, "autograded", assignment, student).is_dir():
             record = json.loads(marker.read_text(encoding="utf-8"))
             if record.get("fingerprint") == prints[student] and record.get("db") == _db_key(db_url):
                 outcomes[student] = GradeOutcome(student, "skipped")

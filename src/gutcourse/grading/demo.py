@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 
 from ..errors import GutcourseError
-from ._course import course_root, load_config, source_assignments
+from ._course import course_path, course_root, load_config, source_assignments
 from ._notebooks import fill_answers
 from .autograde import read_result, submit
 from .classgrade import grade_class
@@ -74,9 +74,8 @@ def prepare_demo_course(source_root: str | Path, folder: str | Path,
 
 
 def submit_references(config, assignment: str) -> None:
-    root = course_root(config)
-    released = nbformat.read(str(root / "release" / assignment / f"{assignment}.ipynb"), as_version=4)
-    source = nbformat.read(str(root / "source" / assignment / f"{assignment}.ipynb"), as_version=4)
+    released = nbformat.read(str(course_path(config, "release", assignment, notebook=assignment)), as_version=4)
+    source = nbformat.read(str(course_path(config, "source", assignment, notebook=assignment)), as_version=4)
     submit(config, assignment, REFERENCE[0], fill_answers(released, source))
     submit(config, assignment, REFERENCE[1], released)
 
@@ -131,7 +130,7 @@ def run_demo(source_config, folder: str | Path, *, assignments: list[str] | None
     grades = export_grades(config, course_root(config) / "reports" / "grades.csv")
     echo("\n" + format_summary(summaries))
     echo(f"\ngrades (nbgrader's CSV export): {grades}")
-    echo(f"feedback for each student:       {course_root(config) / 'feedback'}")
+    echo(f"feedback for each student:       {course_path(config, 'feedback', '.')}")
     for s in summaries:
         echo(f"item analysis, {s['assignment']}: {s['report']}")
     return summaries

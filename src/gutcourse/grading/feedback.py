@@ -33,12 +33,13 @@ class HideHiddenTests(ClearHiddenTests):
 
 def generate_feedback(config, assignment: str, students: list[str] | None = None) -> dict[str, str | None]:
     """Write ``feedback/<student>/<assignment>/*.html``; returns student -> error (None if fine)."""
-    from ._course import course_root, make_api
+    from ._course import course_path, make_api
 
     api = make_api(config)
     if students is None:
-        autograded = course_root(config) / "autograded"
-        students = sorted(p.name for p in autograded.iterdir() if (p / assignment).is_dir()) \
+        autograded = course_path(config, "autograded", ".")
+        students = sorted(p.name for p in autograded.iterdir()
+                          if course_path(config, "autograded", assignment, p.name).is_dir()) \
             if autograded.is_dir() else []
     errors = {}
     for student in students:

@@ -19,9 +19,9 @@ from pathlib import Path
 import nbformat
 
 from ..errors import GutcourseError
-from ._course import course_root, load_config, source_assignments
+from ._course import course_path, course_root, load_config, source_assignments
 from ._notebooks import grade_id, question_of
-from .autograde import SubmissionResult, autograde, write_timestamp
+from .autograde import SubmissionResult, autograde, submission_dir, write_timestamp
 from .feedback import generate_feedback
 from .release import release
 
@@ -52,7 +52,7 @@ def identify_assignment(nb_path: Path, known: list[str]) -> str:
     ids = {grade_id(c) for c in nb.cells} - {None}
     best, overlap = None, 0
     for name in known:
-        source = course_root(load_config()) / "source" / name / f"{name}.ipynb"
+        source = course_path(load_config(), "source", name, notebook=name)
         source_ids = {grade_id(c) for c in nbformat.read(str(source), as_version=4).cells} - {None}
         if len(ids & source_ids) > overlap:
             best, overlap = name, len(ids & source_ids)
@@ -127,7 +127,7 @@ def check_notebook(nb_path: str | Path, *, feedback_dir: str | Path | None = Non
     with tempfile.TemporaryDirectory(prefix="gutcourse-check-") as tmp:
         course = Path(tmp) / "course"
         config = _released_course(real_root, assignment, course)
-        target = course / "submitted" / STUDENT / assignment
+        target = submission_dir(config, assignment, STUDENT)
         target.mkdir(parents=True)
         shutil.copy(nb_path, target / f"{assignment}.ipynb")
         write_timestamp(target)
@@ -138,7 +138,7 @@ def check_notebook(nb_path: str | Path, *, feedback_dir: str | Path | None = Non
             on_result(SelfCheck(assignment, result, None))
         if result.error is None:
             generate_feedback(config, assignment, [STUDENT])
-            html = course / "feedback" / STUDENT / assignment / f"{assignment}.html"
+            html = course_path(config, "feedback", assignment, STUDENT) / f"{assignment}.html"
             if html.is_file():
                 out_dir = Path(feedback_dir) if feedback_dir else nb_path.parent
                 feedback = out_dir / f"{nb_path.stem}.feedback.html"

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._course import course_root
+from ._course import course_path, course_root
 from ._notebooks import grade_id, is_test, question_of
 from .autograde import read_result
 
@@ -130,9 +130,10 @@ def _students(config, assignment: str, gradebook) -> list[str]:
         names.update(s.student.id for s in gradebook.find_assignment(assignment).submissions)
     except MissingEntry:
         pass
-    submitted = course_root(config) / "submitted"
+    submitted = course_path(config, "submitted", ".")
     if submitted.is_dir():
-        names.update(p.name for p in submitted.iterdir() if (p / assignment).is_dir())
+        names.update(p.name for p in submitted.iterdir()
+                     if course_path(config, "submitted", assignment, p.name).is_dir())
     return sorted(names)
 
 
@@ -147,7 +148,7 @@ def collect_class_results(config, assignment: str) -> ClassResults:
     import nbformat
     from nbgrader.api import Gradebook
 
-    source_path = course_root(config) / "source" / assignment / f"{assignment}.ipynb"
+    source_path = course_path(config, "source", assignment, notebook=assignment)
     source_nb = nbformat.read(str(source_path), as_version=4)
     tests = _test_cells(source_nb)
     questions = list(dict.fromkeys(q for _, q, _, _ in tests))

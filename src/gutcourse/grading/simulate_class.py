@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
-from ._course import course_root
+from ._course import course_path, course_root
 from ._notebooks import fill_answers, grade_id, is_autograded_answer, is_test, question_of
 from .autograde import submit
 from .bank import load_alternatives, load_bank
@@ -107,11 +107,11 @@ def simulate_class(config, assignment: str, n_students: int, seed: int = 0) -> l
     as ``.gutcourse/simulated/<assignment>.json`` in the course folder.
     """
     root = course_root(config)
-    release_path = root / "release" / assignment / f"{assignment}.ipynb"
+    release_path = course_path(config, "release", assignment, notebook=assignment)
     if not release_path.is_file():
         raise FileNotFoundError(f"{release_path} does not exist: run `gutcourse release {assignment}` first")
     released = nbformat.read(str(release_path), as_version=4)
-    source_nb = nbformat.read(str(root / "source" / assignment / f"{assignment}.ipynb"), as_version=4)
+    source_nb = nbformat.read(str(course_path(config, "source", assignment, notebook=assignment)), as_version=4)
     bank = [m for m in load_bank(assignment) + load_alternatives(assignment) if not m.hostile]
     plan = plan_class(source_nb, bank, n_students, seed)
     manifest = root / ".gutcourse" / "simulated" / f"{assignment}.json"
@@ -119,14 +119,14 @@ def simulate_class(config, assignment: str, n_students: int, seed: int = 0) -> l
     if manifest.is_file():
         ours = {s["student"] for s in json.loads(manifest.read_text(encoding="utf-8"))["students"]}
     # Never replace work this command did not write: a real student may share a simulated name.
-    theirs = [root / "submitted" / s.student / assignment for s in plan
-              if s.student not in ours and (root / "submitted" / s.student / assignment).exists()]
+    theirs = [folder for folder in (course_path(config, "submitted", assignment, s.student)
+                                    for s in plan if s.student not in ours) if folder.exists()]
     if theirs:
         raise FileExistsError(
             f"{len(theirs)} submission folder(s) were not written by simulate-class and would be replaced, "
             f"e.g. {theirs[0]}: simulate a class in another course folder (`gutcourse demo` makes one)")
     for i, student in enumerate(plan):
-        folder = root / "submitted" / student.student / assignment
+        folder = course_path(config, "submitted", assignment, student.student)
         shutil.rmtree(folder, ignore_errors=True)
         nb = released if student.profile == "blank" else _notebook_for(student, released, source_nb, bank)
         path = submit(config, assignment, student.student, nb, timestamp=_START + _dt.timedelta(minutes=7 * i))

@@ -33,7 +33,7 @@ from pathlib import Path
 import nbformat
 
 from ._cellnames import cell_names as _names
-from ._course import course_root, load_config
+from ._course import course_path, course_root, load_config
 from ._notebooks import (fill_answers, grade_id, is_answer, is_autograded_answer,
                          is_test, nbgrader_meta, question_of)
 from .autograde import autograde, submit
@@ -231,7 +231,7 @@ def _verify(assignment: str, source_root, bank, alternatives, tmp: Path) -> Veri
     except ReleaseError as err:
         report.problems.append(f"release: {err}")
         return report
-    released = nbformat.read(str(course / "release" / assignment / f"{assignment}.ipynb"), as_version=4)
+    released = nbformat.read(str(course_path(config, "release", assignment, notebook=assignment)), as_version=4)
     points = {grade_id(c): _points(c) for c in released.cells if is_test(c)}
     report.max_points = sum(points.values())
 
@@ -269,7 +269,7 @@ def _verify(assignment: str, source_root, bank, alternatives, tmp: Path) -> Veri
     report.results.update(autograde(config, assignment, [s for s in submissions if s != "solution"]))
 
     def executed(student):
-        path = course / "autograded" / student / assignment / f"{assignment}.ipynb"
+        path = course_path(config, "autograded", assignment, student, assignment)
         return nbformat.read(str(path), as_version=4) if path.is_file() else None
 
     def misconception_problems(members, student):
