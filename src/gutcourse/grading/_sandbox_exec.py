@@ -97,6 +97,17 @@ def _limit(name: str, value) -> None:
         pass  # e.g. macOS refuses RLIMIT_AS; the other limits still hold
 
 
+def join_cgroup(path) -> None:
+    """Move this process (and so the kernel it becomes) into the kernel's own cgroup v2."""
+    if not path:
+        return
+    try:
+        with open(os.path.join(path, "cgroup.procs"), "w") as fh:
+            fh.write(str(os.getpid()))
+    except OSError as err:
+        raise SandboxError(f"could not join the kernel's cgroup {path} ({err.strerror or err})") from None
+
+
 def apply_limits(limits: dict) -> None:
     for name, value in limits.items():
         _limit(name, value)
@@ -254,6 +265,7 @@ def main(argv: list[str]) -> int:
                 os.write(2, f"gutcourse sandbox: {err}\n".encode())
             os._exit(127)
         return _supervise(child)
+    join_cgroup(spec.get("cgroup"))
     apply_limits(spec["limits"])
     if mode == "limits" and sys.platform.startswith("linux"):
         _no_new_privileges(_libc())

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import cgroups
 from .mounts import _checkout, _outside_system, mount_plan
 from .policy import GradingSandbox
 
@@ -160,6 +161,7 @@ class Jail:
                 self.mask.append(private)
         self.needed = needed
         self.uid = None
+        self.cgroup: Path | None = None  # the kernel's own cgroup v2, where kernels share one user id
         if platform.mode == "namespaces":
             _counter += 1
             self.uid = policy.uid_base + (os.getpid() % (1 << 22)) * 8 + _counter % 8
@@ -189,6 +191,14 @@ class Jail:
                 for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
                     os.lchown(name, self.uid, self.uid)
         os.chmod(self.runtime, 0o700)
+        if self.uid is None and self.platform.mode in ("bwrap", "limits") and self.policy.cgroups:
+            base, _ = cgroups.setup()
+            if base is not None:
+                try:
+                    self.cgroup = cgroups.create(base, self.policy.memory_mb << 20, self.policy.processes)
+                except OSError as err:
+                    raise RuntimeError(f"the kernel's cgroup could not be made under {base} "
+                                       f"({err.strerror or err})") from None
 
     def give(self, path: str | os.PathLike) -> None:
         """Let the kernel's user read a file the grader wrote for it (its connection file)."""
@@ -225,7 +235,8 @@ class Jail:
         return {"mode": self.platform.mode if self.platform.mode != "off" else "limits",
                 "uid": self.uid, "gid": self.uid, "limits": self.limits(), "mounts": mounts,
                 "scratch_mb": self.policy.tmp_mb, "network": self.policy.network, "cwd": self.cwd,
-                "env": self.env(), "bwrap": shutil.which("bwrap") or "bwrap"}
+                "env": self.env(), "bwrap": shutil.which("bwrap") or "bwrap",
+                "cgroup": str(self.cgroup) if self.cgroup is not None else None}
 
     def wrap(self, cmd: list[str]) -> list[str]:
         return [sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(self.spec()), "--", *cmd]
@@ -235,6 +246,9 @@ class Jail:
         removed = []
         if self.uid is not None:
             kill_user(self.uid)
+        if self.cgroup is not None:
+            cgroups.remove(self.cgroup)
+            self.cgroup = None
         if os.path.isdir(self.cwd) and self.platform.mode != "off":
             removed = sanitize_folder(Path(self.cwd), self.uid, self.owner)
         shutil.rmtree(self.runtime, ignore_errors=True)

@@ -9,6 +9,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 
+from . import cgroups
 from .jail import Jail
 from .mounts import _course_paths
 from .policy import GradingSandbox
@@ -106,12 +107,22 @@ def describe(config, platform: Platform | None = None) -> str:
     net = "network allowed" if policy.network else "no network"
     if platform.mode == "namespaces":
         return (f"grading sandbox: each kernel as its own user, {net}, course folder hidden, "
-                f"only the submission's folder writable; {limits}; {_start_note(policy, platform)}")
+                f"only the submission's folder writable; {limits}; processes limited per kernel (its own user id); "
+                f"{_start_note(policy, platform)}")
     if platform.mode == "bwrap":
         return (f"grading sandbox (bubblewrap): {net}, course folder hidden, only the submission's "
-                f"folder writable, kernels keep your user id; {limits}; {_start_note(policy, platform)}")
+                f"folder writable, kernels keep your user id; {limits}; {_shared_uid_note(policy)}; "
+                f"{_start_note(policy, platform)}")
     missing = "network and filesystem NOT isolated" + (f" ({platform.why})" if platform.why else "")
-    return f"grading sandbox: resource limits only, {missing}; {limits}; {_start_note(policy, platform)}"
+    return (f"grading sandbox: resource limits only, {missing}; {limits}; {_shared_uid_note(policy)}; "
+            f"{_start_note(policy, platform)}")
+
+
+def _shared_uid_note(policy: GradingSandbox) -> str:
+    """Which limits are each kernel's own when kernels share the grader's user id."""
+    if not policy.cgroups:
+        return cgroups.describe(None, "switched off, GradingSandbox.cgroups")
+    return cgroups.describe(*cgroups.setup())
 
 
 def _start_note(policy: GradingSandbox, platform: Platform) -> str:

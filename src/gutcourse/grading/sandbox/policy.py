@@ -37,6 +37,10 @@ class GradingSandbox(Configurable):
         True, help="Hide the course folder and make everything but the submission read-only."
     ).tag(config=True)
     use_bubblewrap = Bool(True, help="Use bubblewrap (bwrap) when not running as root.").tag(config=True)
+    cgroups = Bool(
+        True, help="Where kernels share the grader's user id (bubblewrap, limits only), give each a cgroup v2 "
+                   "with its own memory and process limits, if the system delegates one to the grader."
+    ).tag(config=True)
     hide_paths = List(
         Unicode(), ["/srv/nbgrader/exchange", "/usr/local/share/nbgrader"],
         help="More folders the kernel must not see (besides the course folder and the gradebook's).",
