@@ -144,6 +144,14 @@ def _submissions(rel, src, canary: Path, port: int) -> dict:
     for gid in ("q2_1_test_by_hand", "q2_1_test_new_values", "setup", "intro"):
         del nb.cells[_index(nb, gid)]
     subs["deleted_cells"] = nb
+    # The locked setup cell dragged below every test, the answers importing what they use themselves
+    # (red team of the referee): the referee runs setup cells in the instructor's order, so the tests
+    # still find the grader's `checks`, numpy and pandas, not names fetched from the kernel.
+    nb = correct()
+    nb.cells.append(nb.cells.pop(_index(nb, "setup")))
+    nb.cells.insert(0, new_code_cell("import math\nimport matplotlib.pyplot as plt\nimport numpy as np\n"
+                                     "import pandas as pd\nfrom gutcourse import checks, data"))
+    subs["moved_setup"] = nb
 
     nb = correct()
     answer = nb.cells[_index(nb, "q1_1_load_markers")]
@@ -483,6 +491,10 @@ def test_deleted_test_and_setup_cells_are_restored_and_run(graded):
     scores, _ = _cell_scores(graded, "deleted_cells")
     assert scores == _zero("q2_1_test_by_hand", "q2_1_test_new_values")  # the wrong answer is still caught
     assert any("restored" in n and "q2_1_test_by_hand" in n for n in graded.outcome["deleted_cells"].notes)
+
+
+def test_a_setup_cell_moved_below_the_tests_changes_no_grade(graded):
+    assert _cell_scores(graded, "moved_setup")[0] == FULL
 
 
 def test_split_answers_and_copied_tests_grade_normally(graded):

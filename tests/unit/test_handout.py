@@ -201,7 +201,7 @@ def test_a_student_function_never_changes_the_course_data_it_is_given():
 
 
 def test_setup_cells_never_ask_the_kernel():
-    """A locked cell that shows the student's results is skipped by the referee, not fetched (red-team)."""
+    """A locked cell that shows the student's results stops there in the referee; nothing is fetched (red-team)."""
     from gutcourse.grading.referee import Referee
 
     referee = Referee({"figure": {"role": "setup", "source": "x = 1\nshown = gates.plot()"},

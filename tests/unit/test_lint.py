@@ -81,3 +81,11 @@ def test_manual_code_answer_is_refused(nb):
     answer.metadata.nbgrader.grade = True
     answer.metadata.nbgrader.points = 0
     assert any("manually graded answers must be markdown" in p for p in lint_notebook(nb))
+
+
+@pytest.mark.parametrize("gid, line", [("setup", "%time LIMIT = 10"), ("q2_1_test_by_hand", "!ls"),
+                                       ("setup", "  %matplotlib inline")])
+def test_magics_in_setup_and_test_cells(nb, gid, line):
+    """The grader runs setup and test cells as plain Python, where a magic line would be skipped (red team)."""
+    cell(nb, gid).source += "\n" + line
+    assert any(f"({gid}): IPython magic or shell escape in a locked cell" in p for p in lint_notebook(nb))

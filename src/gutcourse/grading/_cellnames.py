@@ -1,8 +1,8 @@
 """Which module-level names a cell of Python binds and reads, found without running it.
 
 Used to keep bank entries that meet apart when they share a graded notebook
-(:func:`gutcourse.grading.verify.plan_rounds`) and to find which locked setup cells
-the referee must run for a notebook's tests (:func:`gutcourse.grading.referee.needed_setup`).
+(:func:`gutcourse.grading.verify.plan_rounds`) and to find the names the referee never
+takes from a student because a locked setup cell binds them (:class:`gutcourse.grading.referee.Referee`).
 """
 
 from __future__ import annotations

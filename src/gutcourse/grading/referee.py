@@ -47,6 +47,10 @@ class KernelGone(BaseException):
     """The kernel stopped answering while a test used it: the test cannot catch this."""
 
 
+class GraderError(Exception):
+    """The notebook's own cells cannot be judged here (the instructor's notebook must change)."""
+
+
 class TooSlow(BaseException):
     """A student's function ran past the cell's time; the kernel was interrupted."""
 
@@ -321,8 +325,9 @@ class Namespace(dict):
         self._fetched.clear()
 
     def __missing__(self, name):
-        if not isinstance(name, str) or name in _BUILTINS or name.startswith("__") or self.offline:
-            raise KeyError(name)
+        if not isinstance(name, str) or name in _BUILTINS or name.startswith("__") or self.offline \
+                or name in self._referee.setup_bound:
+            raise KeyError(name)  # a setup cell's name is the grader's, even where that cell has not run
         value = self._referee.fetch(name)
         self._fetched.add(name)
         dict.__setitem__(self, name, value)
@@ -349,115 +354,25 @@ class Namespace(dict):
 
 
 # ----------------------------------------------------------------------------- the referee
-#: Code that binds or reads names in ways a static reading cannot follow: a cell holding any of these always runs.
-_DYNAMIC = ("globals(", "locals(", "vars(", "exec(", "eval(", "__dict__", "setattr(", "sys.modules", "import *",
-            "__builtins__", "builtins")
-
-
-def needed_setup(trusted: dict[str, dict], order: list[str] | None = None) -> set[str]:
-    """The setup cells whose names the tests may read, directly or through other setup cells.
-
-    ``order`` is the grade ids of the notebook's cells in the order they run (all trusted
-    cells, in the order given, when it is None). A locked cell that only shows something (a
-    figure, a demonstration) changes nothing a later test reads, so the referee need not run it
-    again. Leaving out a cell that did change a name a later test reads would let the referee
-    judge with a different value, or fetch that name from the student's kernel, so the reading
-    errs towards running: a cell that does not parse, or binds names in ways a static reading
-    cannot follow, always runs; a setup cell runs when it binds or changes (also through a
-    method call, as ``table.append(x)`` may) a name that a later test or needed setup cell
-    reads; a string that could be a name (as in ``globals().get("rarefy")``) counts as read.
-    """
-    order = [gid for gid in (order if order is not None else list(trusted)) if gid in trusted]
-    imported = set()
-    for gid in order:
-        imported |= _imported(_strip_magics(trusted[gid]["source"]))
-    wanted: set[str] = set()
-    needed: set[str] = set()
-    everything = False  # after a cell that cannot be read, every setup cell before it runs
-    for gid in reversed(order):
-        source = _strip_magics(trusted[gid]["source"])
-        names = cell_names(source)
-        if trusted[gid]["role"] == "setup":
-            readable = names is not None and not any(marker in source for marker in _DYNAMIC)
-            if readable and not everything and not (names[0] | _called_on(source, frozenset(imported))) & wanted:
-                continue
-            needed.add(gid)
-        if names is None or any(marker in source for marker in _DYNAMIC):
-            everything = True  # it may read any name: every setup cell before it runs
-        if names is not None:
-            wanted |= names[1] | _identifiers_in_strings(source)
-    return needed
-
-
-#: Calls on a module that change state every later cell sees (random seeds, options, warning filters, styles).
-_MODULE_STATE = frozenset({"seed", "set_option", "reset_option", "option_context", "filterwarnings", "simplefilter",
-                           "resetwarnings", "rc", "rcdefaults", "use", "set_printoptions", "seterr", "setrecursionlimit",
-                           "register", "update"})
-
-
-@functools.lru_cache(maxsize=1024)
-def _imported(source: str) -> frozenset[str]:
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return frozenset()
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            names |= {a.asname or a.name for a in node.names}
-    return frozenset(names)
-
-
-@functools.lru_cache(maxsize=1024)
-def _called_on(source: str, modules: frozenset[str]) -> frozenset[str]:
-    """Names a cell may change through a call: ``table.append(x)`` may change ``table``, ``rng.shuffle(rows)``
-    ``rng`` and ``rows``, ``np.random.seed(1)`` changes ``np``; ``np.median`` changes no module, only its argument."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return frozenset()
-
-    def root(node):
-        while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call, ast.Starred)):
-            node = node.func if isinstance(node, ast.Call) else node.value
-        return node.id if isinstance(node, ast.Name) else None
-
-    changed = set()
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        if isinstance(node.func, ast.Attribute):
-            owner = root(node.func.value)
-            if owner and (owner not in modules or node.func.attr in _MODULE_STATE):
-                changed.add(owner)
-        for argument in [*node.args, *(k.value for k in node.keywords)]:
-            name = root(argument)
-            if name and name not in modules:
-                changed.add(name)
-    return frozenset(changed)
-
-
-@functools.lru_cache(maxsize=1024)
-def _identifiers_in_strings(source: str) -> frozenset[str]:
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return frozenset()
-    return frozenset(node.value for node in ast.walk(tree)
-                     if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.isidentifier())
-
-
 class Referee:
     """Runs one notebook's setup and test cells in this process, asking the kernel for the student's answers."""
 
     def __init__(self, trusted: dict[str, dict], order: list[str] | None = None):
         #: grade id -> {"source": ..., "role": "setup" | "test"} from the gradebook
         self.trusted = trusted
-        #: the setup cells later tests need, in the notebook's ``order`` of grade ids (see
-        #: :func:`needed_setup`); the others are not run here
-        self.needed = needed_setup(trusted, order)
+        #: the setup cells in the order of the instructor's notebook (``order``, read from the course's
+        #: source notebook, never from the submission); None when that order is not known
+        self.setup_order = [g for g in order if trusted.get(g, {}).get("role") == "setup"] if order else None
+        self.position = {g: i for i, g in enumerate(order)} if order else {}
+        self.done: set[str] = set()
+        #: every name a setup cell binds: never fetched from the student's kernel, even before its cell has run
+        self.setup_bound = frozenset().union(*(
+            (cell_names(_strip_magics(cell["source"])) or (frozenset(), frozenset()))[0]
+            for cell in trusted.values() if cell.get("role") == "setup"))
+        #: why no test of this notebook can be judged here (a locked cell the referee cannot run as Python)
+        self.unjudgeable = next((f"locked cell {gid} holds `{line}`, which the grader cannot run as Python"
+                                 for gid, cell in trusted.items()
+                                 for line in [_unsupported_magic(cell.get("source", ""))] if line), None)
         self.ns = Namespace(self)
         self.link: KernelLink | None = None
         self.grace = 5.0
@@ -556,9 +471,26 @@ class Referee:
 
     # -- running cells -----------------------------------------------------------------------
     def run_setup(self, grade_id: str) -> None:
-        """Run a locked setup cell's trusted source here too, if the tests need it (its output is not kept)."""
-        if grade_id not in self.needed:
-            return
+        """The kernel has run a locked setup cell; run its trusted source here too, if order demands it now.
+
+        When the instructor's order is known, setup cells run here only in that order, as the
+        tests need them (:meth:`run_test`): a student who moves a locked cell, up or down,
+        changes nothing here. Otherwise each runs when the kernel reaches it.
+        """
+        if self.setup_order is None and grade_id not in self.done \
+                and self.trusted.get(grade_id, {}).get("role") == "setup":
+            self._run_setup(grade_id)
+
+    def _catch_up(self, end: int) -> None:
+        """Run, in the instructor's order, every setup cell before position ``end`` not yet run."""
+        for gid in self.setup_order:
+            if self.position[gid] >= end:
+                break
+            if gid not in self.done:
+                self._run_setup(gid)
+
+    def _run_setup(self, grade_id: str) -> None:
+        self.done.add(grade_id)
         source = _strip_magics(self.trusted[grade_id]["source"])
         out, err = _install_streams()
         out.local.buffer = err.local.buffer = io.StringIO()
@@ -576,6 +508,10 @@ class Referee:
 
     def run_test(self, grade_id: str) -> list[NotebookNode]:
         """Judge one test cell; its outputs as nbgrader would record them from a kernel."""
+        if self.unjudgeable:  # failed closed: skipping the line could let a name come from the student
+            return [_error_output(GraderError(self.unjudgeable), "")]
+        if self.setup_order is not None and grade_id in self.position:
+            self._catch_up(self.position[grade_id])  # the setup cells before it, wherever the student put them
         source = _strip_magics(self.trusted[grade_id]["source"])
         self.ns.forget_fetched()
         out, err = _install_streams()
@@ -639,6 +575,19 @@ def _strip_magics(source: str) -> str:
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
 
 
+#: Magics that only set up the display or extensions: skipping them changes no name a test reads.
+_HARMLESS_MAGICS = ("%matplotlib", "%config", "%load_ext", "%reload_ext", "%autoreload")
+
+
+def _unsupported_magic(source: str) -> str | None:
+    """The first magic or shell line whose skipping could change what a cell binds (``%time LIMIT = 10``)."""
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("%", "!")) and not stripped.split(" ")[0] in _HARMLESS_MAGICS:
+            return stripped[:80]
+    return None
+
+
 def _error_output(error: BaseException, filename: str) -> NotebookNode:
     ename = type(error).__name__
     if isinstance(error, KernelGone):
@@ -671,6 +620,31 @@ def trusted_cells(db_url: str, assignment: str, notebook: str) -> dict[str, dict
             elif cell.locked:
                 cells[cell.name] = {"source": cell.source, "role": "setup"}
     return cells
+
+
+def trusted_order(config, assignment: str, notebook: str) -> list[str] | None:
+    """The grade ids of the instructor's notebook in order (source, else release folder); None if neither is there.
+
+    Never the submission's order: a student can move a locked cell below the tests that read it.
+    """
+    from ._course import course_path
+
+    for step in ("source", "release"):
+        try:
+            path = course_path(config, step, assignment, notebook=notebook)
+            if path.is_file():
+                return list(_grade_ids(str(path), path.stat().st_mtime_ns))
+        except Exception:  # noqa: BLE001  (an unreadable notebook: try the next, else the order is unknown)
+            continue
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def _grade_ids(path: str, mtime_ns: int) -> tuple[str, ...]:
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    return tuple(g for g in ((c.get("metadata", {}).get("nbgrader") or {}).get("grade_id") for c in nb.cells) if g)
 
 
 async def judge(referee: Referee, grade_id: str, loop_timeout: float) -> list[NotebookNode]:

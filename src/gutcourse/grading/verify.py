@@ -74,6 +74,10 @@ def lint_notebook(nb) -> list[str]:
         if not meta:
             continue
         gid = grade_id(cell)
+        if cell.cell_type == "code" and (is_test(cell) or (meta.get("locked") and not is_answer(cell))) and any(
+                line.lstrip().startswith(("%", "!")) for line in cell.source.splitlines()):
+            problems.append(f"cell {index + 1} ({gid}): IPython magic or shell escape in a locked cell; "
+                            "the grader runs setup and test cells as plain Python")
         where = f"cell {index + 1} ({gid})"
         if not gid:
             problems.append(f"cell {index + 1}: nbgrader cell without a grade id")

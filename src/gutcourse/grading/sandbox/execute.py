@@ -238,10 +238,13 @@ class GuardedExecute(Execute):
         info = (resources or {}).get("nbgrader") or {}
         wanted = self.policy.referee
         if info.get("db_url") and info.get("notebook") and ("*" in wanted or info.get("assignment") in wanted):
-            from ..referee import Referee, trusted_cells
+            from ..referee import Referee, trusted_cells, trusted_order
 
-            order = [(c.get("metadata", {}).get("nbgrader") or {}).get("grade_id") for c in nb.cells]
+            order = trusted_order(self.config, info["assignment"], info["notebook"])
             self._referee = Referee(trusted_cells(info["db_url"], info["assignment"], info["notebook"]), order)
+            if order is None:
+                report_incident("the instructor's notebook was not found in the course's source or release folder: "
+                                "setup cells are judged in the submission's order")
         try:
             nb, resources = super().preprocess(nb, resources, km)
         finally:

@@ -1,0 +1,98 @@
+"""The referee runs every setup cell in the instructor's order, and never takes a setup cell's name from the student.
+
+Red team (issue 12): a student who drags a locked setup cell below the tests that read it
+must not have the referee fetch that cell's names from the kernel, where the student set them.
+"""
+
+from gutcourse.grading.referee import Referee, trusted_order
+
+
+def cells(*rows):
+    return {gid: {"role": role, "source": source} for gid, role, source in rows}
+
+
+TRUSTED = cells(
+    ("setup", "setup", "DEPTH = 30_000"),
+    ("figure", "setup", "shown = DEPTH // 1000"),
+    ("q1_1_test", "test", "assert DEPTH == 30_000, DEPTH"),
+)
+
+
+class Link:
+    """A kernel where the student has set DEPTH = 1000 (and everything else is theirs)."""
+
+    def __init__(self):
+        self.asked = []
+
+    def ask(self, expression, grace):
+        self.asked.append(expression)
+        if "'DEPTH'" in expression:
+            return {"ok": 1000}
+        return {"missing": True}
+
+
+def test_a_setup_cell_moved_below_the_tests_still_runs_before_them():
+    referee = Referee(TRUSTED, ["setup", "figure", "q1_1_test"])
+    referee.link = Link()
+    # The submission's order: the student moved "setup" to the end, so the kernel reaches it last.
+    referee.run_setup("figure")
+    outputs = referee.run_test("q1_1_test")
+    assert outputs == [] and referee.link.asked == []
+    referee.run_setup("setup")  # already run: not again
+    assert referee.done == {"setup", "figure"} and referee.setup_errors == []
+    assert referee.ns["shown"] == 30
+
+
+def test_a_setup_cells_name_is_never_fetched_even_when_its_order_is_unknown():
+    referee = Referee(TRUSTED, None)
+    referee.link = Link()
+    referee.run_setup("figure")  # "setup" has not run, and nobody knows where it belongs
+    outputs = referee.run_test("q1_1_test")
+    assert [o.ename for o in outputs] == ["NameError"]
+    assert referee.link.asked == []  # failed closed, the student's DEPTH was never read
+
+
+def test_a_setup_cell_moved_above_a_test_does_not_run_before_it():
+    """A later setup cell that changes the data must not reach an earlier test because the student moved it up."""
+    trusted = cells(("a", "setup", "rows = [1, 2, 3]"), ("q1_1_test", "test", "assert rows == [1, 2, 3], rows"),
+                    ("b", "setup", "rows.pop()"), ("q1_2_test", "test", "assert rows == [1, 2], rows"))
+    referee = Referee(trusted, ["a", "q1_1_test", "b", "q1_2_test"])
+    referee.link = Link()
+    for gid in ("b", "a"):  # the kernel's order: "b" dragged to the top
+        referee.run_setup(gid)
+    assert referee.run_test("q1_1_test") == []
+    assert referee.run_test("q1_2_test") == []
+
+
+def test_the_order_comes_from_the_course_source_notebook(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from gutcourse.grading import load_config
+
+    config = load_config(course_root=tmp_path)
+    assert trusted_order(config, "ps9", "ps9") is None
+    folder = tmp_path / "release" / "ps9"
+    folder.mkdir(parents=True)
+    nb = new_notebook(cells=[new_code_cell("x = 1", metadata={"nbgrader": {"grade_id": g}}) for g in ("b", "a")])
+    nbformat.write(nb, str(folder / "ps9.ipynb"))
+    assert trusted_order(config, "ps9", "ps9") == ["b", "a"]
+    (tmp_path / "source" / "ps9").mkdir(parents=True)
+    nb.cells.reverse()
+    nbformat.write(nb, str(tmp_path / "source" / "ps9" / "ps9.ipynb"))
+    assert trusted_order(config, "ps9", "ps9") == ["a", "b"]  # the source folder comes first
+
+
+def test_a_locked_cell_with_a_magic_that_may_bind_names_fails_every_test_closed():
+    """`%time LIMIT = 10` would be skipped in the grader, so LIMIT would be missing there (red team)."""
+    trusted = cells(("setup", "setup", "%matplotlib inline\n%time LIMIT = 10"),
+                    ("q1_1_test", "test", "assert answer <= LIMIT"))
+    referee = Referee(trusted, ["setup", "q1_1_test"])
+    referee.link = Link()
+    outputs = referee.run_test("q1_1_test")
+    assert [o.ename for o in outputs] == ["GraderError"]
+    assert "%time LIMIT = 10" in outputs[0].evalue and referee.link.asked == []
+    harmless = Referee(cells(("setup", "setup", "%matplotlib inline\nLIMIT = 10"),
+                             ("q1_1_test", "test", "assert LIMIT == 10")), ["setup", "q1_1_test"])
+    harmless.link = Link()
+    assert harmless.run_test("q1_1_test") == []
