@@ -96,3 +96,20 @@ def test_a_locked_cell_with_a_magic_that_may_bind_names_fails_every_test_closed(
                              ("q1_1_test", "test", "assert LIMIT == 10")), ["setup", "q1_1_test"])
     harmless.link = Link()
     assert harmless.run_test("q1_1_test") == []
+
+
+def test_the_figures_a_notebook_made_in_the_grader_are_closed_after_it():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kept = plt.figure()
+    referee = Referee(cells(("figure", "setup", "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()")),
+                      ["figure"])
+    referee.run_setup("figure")
+    referee._catch_up(1)
+    assert referee.ns["fig"].number in plt.get_fignums()
+    referee.close()
+    assert plt.get_fignums() == [kept.number]
+    plt.close(kept)

@@ -379,6 +379,15 @@ class Referee:
         self.setup_errors: list[str] = []
         #: ids of what the setup cells made (the course data): a student's function never changes those
         self.setup_objects: set[int] = set()
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        self._figures_before = set(pyplot.get_fignums()) if pyplot is not None else set()
+
+    def close(self) -> None:
+        """Close the figures this notebook's setup and test cells made here (a grader judges many notebooks)."""
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        if pyplot is not None:
+            for number in set(pyplot.get_fignums()) - self._figures_before:
+                pyplot.close(number)
 
     # -- what a cell is -------------------------------------------------------------------
     def role(self, cell) -> str | None:

@@ -253,6 +253,7 @@ class GuardedExecute(Execute):
                     self._referee.link.close()
                 for note in self._referee.setup_errors:
                     report_incident(note)
+                self._referee.close()
                 self._referee = None
         if self._truncated_cells:
             report_incident(f"output beyond {self.policy.max_output_mb:g} MB dropped "
