@@ -643,6 +643,9 @@ def test_hiding_a_change_to_the_input_is_reported_for_review(graded):
     notes = graded.outcome["hidden_mutation"].notes
     assert any("tampering" in n and "gutcourse.handout" in n for n in notes), notes
     assert not any("handout" in n for n in graded.outcome["in_place"].notes)
+    # The in-place change itself is reported for review (red team: a wrong function that changes its input
+    # can move an expected value a test computes from that input after the call).
+    assert any("`mg_l_to_mg_dl` changed an argument" in n for n in graded.outcome["in_place"].notes)
 
 
 @pytest.mark.parametrize("student", sorted(TRICKS))

@@ -113,3 +113,38 @@ def test_the_figures_a_notebook_made_in_the_grader_are_closed_after_it():
     referee.close()
     assert plt.get_fignums() == [kept.number]
     plt.close(kept)
+
+
+def test_a_helper_an_earlier_test_defines_is_never_fetched_from_the_student():
+    """A student who moves a test above the test defining its helpers must not supply them (red team, ps3)."""
+    trusted = cells(("q1_1_test_points", "test", "def _plotted(ax):\n    return 1\nassert _plotted(None) == 1"),
+                    ("q1_1_test_labels", "test", "assert _plotted(None) == 1"))
+    referee = Referee(trusted, ["q1_1_test_points", "q1_1_test_labels"])
+    referee.link = Link()
+    outputs = referee.run_test("q1_1_test_labels")  # judged first: the student moved it up
+    assert [o.ename for o in outputs] == ["NameError"] and referee.link.asked == []
+
+
+def test_a_function_that_changes_its_input_is_reported_and_an_unchanged_input_is_not():
+    from gutcourse.grading.referee import StudentFunction
+    from gutcourse.handout import encode
+
+    referee = Referee(cells(("q1_1_test", "test", "pass")), ["q1_1_test"])
+
+    class Echo:
+        def __init__(self, after):
+            self.after = after
+
+        def ask(self, expression, grace):
+            return {"ok": None, "args": [{"ok": encode(self.after)}]}
+
+    referee.link = Echo([1, 2, 3])
+    function = StudentFunction(referee, "1", "observed_genera")
+    function([1, 2, 3])
+    assert referee.notes == []
+    referee.link = Echo([1, 0, 3])
+    given = [1, 2, 3]
+    function(given)
+    assert given == [1, 0, 3]
+    assert referee.notes == ["`observed_genera` changed an argument a test gave it, in place; "
+                             "a test that reads that argument again sees the change"]

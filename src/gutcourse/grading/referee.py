@@ -326,8 +326,8 @@ class Namespace(dict):
 
     def __missing__(self, name):
         if not isinstance(name, str) or name in _BUILTINS or name.startswith("__") or self.offline \
-                or name in self._referee.setup_bound:
-            raise KeyError(name)  # a setup cell's name is the grader's, even where that cell has not run
+                or name in self._referee.trusted_bound:
+            raise KeyError(name)  # a setup or test cell's name is the grader's, even where that cell has not run
         value = self._referee.fetch(name)
         self._fetched.add(name)
         dict.__setitem__(self, name, value)
@@ -365,10 +365,13 @@ class Referee:
         self.setup_order = [g for g in order if trusted.get(g, {}).get("role") == "setup"] if order else None
         self.position = {g: i for i, g in enumerate(order)} if order else {}
         self.done: set[str] = set()
-        #: every name a setup cell binds: never fetched from the student's kernel, even before its cell has run
-        self.setup_bound = frozenset().union(*(
+        #: every name a setup or test cell binds: never fetched from the student's kernel, even before its
+        #: cell has run (a student who moves a test above the one defining its helpers must not supply them)
+        self.trusted_bound = frozenset().union(*(
             (cell_names(_strip_magics(cell["source"])) or (frozenset(), frozenset()))[0]
-            for cell in trusted.values() if cell.get("role") == "setup"))
+            for cell in trusted.values() if cell.get("role") in ("setup", "test")))
+        #: what the referee saw that an instructor should look at (reported with the grade)
+        self.notes: list[str] = []
         #: why no test of this notebook can be judged here (a locked cell the referee cannot run as Python)
         self.unjudgeable = next((f"locked cell {gid} holds `{line}`, which the grader cannot run as Python"
                                  for gid, cell in trusted.items()
@@ -448,7 +451,17 @@ class Referee:
         if not isinstance(states, list) or len(states) != len(args):
             return
         for original, state in zip(args, states):
-            if id(original) in self.setup_objects or not (isinstance(state, dict) and "ok" in state):
+            if not (isinstance(state, dict) and "ok" in state):
+                continue
+            try:
+                if self._send(original) == state["ok"]:
+                    continue  # as the test gave it: nothing to copy back or to report
+            except (handout.HandoutError, TypeError, ValueError):
+                pass
+            note = f"{what} changed an argument a test gave it, in place; a test that reads that argument again sees the change"
+            if note not in self.notes:
+                self.notes.append(note)
+            if id(original) in self.setup_objects:
                 continue  # the course data the tests compute from stay as the setup cells made them
             try:
                 _write_back(original, self._value(state, what))

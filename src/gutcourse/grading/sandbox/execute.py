@@ -251,7 +251,7 @@ class GuardedExecute(Execute):
             if self._referee is not None:
                 if self._referee.link is not None:
                     self._referee.link.close()
-                for note in self._referee.setup_errors:
+                for note in self._referee.setup_errors + self._referee.notes:
                     report_incident(note)
                 self._referee.close()
                 self._referee = None
