@@ -187,7 +187,7 @@ def test_a_student_function_never_changes_the_course_data_it_is_given():
     changed = pd.DataFrame({"a": [100.0, 200.0]})
 
     class Link:
-        def ask(self, expression, grace):
+        def ask(self, op, *args, grace):
             return {"ok": None, "args": [{"ok": encode(changed)}]}
 
     referee.link = Link()
@@ -208,7 +208,7 @@ def test_setup_cells_never_ask_the_kernel():
                        "q1_1_test": {"role": "test", "source": "assert x == 1"}})
 
     class Link:
-        def ask(self, expression, grace):
+        def ask(self, op, *args, grace):
             raise AssertionError("a setup cell asked the kernel")
 
     referee.link = Link()
@@ -253,9 +253,9 @@ def test_call_each_runs_every_call_in_one_request_as_a_loop_would():
     class Link:  # the kernel's side runs here, on the same handout code
         seconds = 60.0
 
-        def ask(self, expression, grace):
-            asked.append(expression)
-            return json.loads(eval(expression))
+        def ask(self, op, *args, grace):
+            asked.append(op)
+            return json.loads(getattr(handout, op)(*args))
 
         def deadline(self):
             return self.seconds
@@ -303,3 +303,13 @@ def test_an_answer_too_large_to_send_is_refused_in_the_kernel():
 
     reply = json.loads(handout._reply({"ok": "x" * (handout.MAX_REPLY_TEXT + 1)}))
     assert "ok" not in reply and "MB" in reply["unreadable"]
+
+
+def test_the_kernel_reports_arguments_it_left_unchanged_as_none():
+    """The grader need not encode its copy of an argument again when the kernel found it unchanged."""
+    untouched, touched = np.array([1.0, 2.0]), [1, 2]
+    sent = [encode(untouched), encode(touched)]
+    touched.append(3)
+    after = handout._after([untouched, touched], sent)
+    assert after[0] is None and decode(after[1]["ok"]) == [1, 2, 3]
+    assert handout._after([untouched], None)[0] == {"ok": encode(untouched)}  # nothing to compare with: sent back

@@ -111,6 +111,8 @@ class KernelLink:
         self.kc.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
         self.requests = 0
         self.dead = False
+        #: requests go as messages of their own (True), through the execute path (False), not yet known (None)
+        self.direct = None
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -146,13 +148,33 @@ class KernelLink:
                     self.dead = True
                     raise KernelGone("the kernel stopped while a test was using it")
 
-    def ask(self, expression: str, grace: float) -> dict:
-        """Evaluate ``expression`` (a call into gutcourse.handout) in the kernel; its reply, parsed."""
+    def _send(self, op: str, args: list) -> str:
+        """Send one request; its message id."""
+        if self.direct:
+            msg = self.kc.session.msg(handout.REQUEST, {"op": op, "args": args})
+            self.kc.shell_channel.send(msg)
+            return msg["header"]["msg_id"]
+        expression = f"__import__('gutcourse.handout').handout.{op}({', '.join(repr(a) for a in args)})"
+        return self.kc.execute("", silent=True, store_history=False,
+                               user_expressions={"h": expression}, allow_stdin=False)
+
+    def _open_direct(self, grace: float) -> None:
+        """Ask the kernel to take requests as messages of their own (``handout.serve``); else keep the execute path."""
+        self.direct = False
+        try:
+            self.direct = self.ask("serve", grace=grace).get("ok") is True
+        except (handout.HandoutError, TooSlow):
+            self.direct = False
+        log.debug("requests to the kernel go %s", "directly" if self.direct else "through its execute path")
+
+    def ask(self, op: str, *args, grace: float) -> dict:
+        """Run ``gutcourse.handout.<op>(*args)`` in the kernel; its reply, parsed."""
         if self.dead:
             raise KernelGone("the kernel had stopped")
+        if self.direct is None:
+            self._open_direct(grace)
         self.requests += 1
-        msg_id = self.kc.execute("", silent=True, store_history=False,
-                                 user_expressions={"h": expression}, allow_stdin=False)
+        msg_id = self._send(op, list(args))
         reply = self._wait(msg_id, time.monotonic() + max(0.0, self.deadline()))
         if reply is None:
             self._interrupt()
@@ -162,23 +184,28 @@ class KernelLink:
                 raise KernelGone("the kernel did not stop when interrupted")
             raise TooSlow("it ran past this cell's time limit and was interrupted")
         content = reply.get("content", {})
-        if content.get("status") != "ok":
-            # The empty cell itself failed: the student's code broke the kernel's execution.
-            raise handout.HandoutError(f"the kernel refused the request ({str(content.get('ename'))[:80]})")
-        result = (content.get("user_expressions") or {}).get("h") or {}
+        if reply.get("msg_type") == handout.REPLY:
+            result = content if isinstance(content, dict) else {}
+            text = result.get("text")
+        else:
+            if content.get("status") != "ok":
+                # The empty cell itself failed: the student's code broke the kernel's execution.
+                raise handout.HandoutError(f"the kernel refused the request ({str(content.get('ename'))[:80]})")
+            result = (content.get("user_expressions") or {}).get("h") or {}
+            text = (result.get("data") or {}).get("text/plain")
         if result.get("status") != "ok":
             ename = str(result.get("ename", "error"))[:80]
             if ename == "KeyboardInterrupt":
                 raise TooSlow("it was interrupted")
             raise handout.HandoutError(f"reading it failed in the kernel ({ename}: {str(result.get('evalue'))[:200]})")
-        text = (result.get("data") or {}).get("text/plain")
         if not isinstance(text, str):
             raise handout.HandoutError("the kernel's answer was not text")
         try:
-            literal = ast.literal_eval(text)
-            if not isinstance(literal, str):
-                raise ValueError
-            payload = json.loads(literal)
+            if reply.get("msg_type") != handout.REPLY:
+                text = ast.literal_eval(text)  # a string's repr, as IPython shows a value
+                if not isinstance(text, str):
+                    raise ValueError
+            payload = json.loads(text)
         except (ValueError, SyntaxError, RecursionError, MemoryError):
             raise handout.HandoutError("the kernel's answer was malformed") from None
         if not isinstance(payload, dict):
@@ -225,8 +252,7 @@ class StudentFunction:
         payload = json.dumps({"args": self._referee._send(list(probe)), "skip": refs,
                               "banned_modules": [str(b) for b in banned_modules],
                               "banned": [str(q) for q in banned_quals]}, allow_nan=False, separators=(",", ":"))
-        reply = self._referee.link.ask(
-            f"__import__('gutcourse.handout').handout.watch({self._ref!r}, {payload!r})", self._referee.grace)
+        reply = self._referee.link.ask("watch", self._ref, payload, grace=self._referee.grace)
         found = reply.get("ok")
         if "unreadable" in reply or type(found) is not list or not all(type(x) is str for x in found):
             raise handout.HandoutError(f"The grader could not watch what `{self.__name__}` calls: "
@@ -236,8 +262,7 @@ class StudentFunction:
     def _reach_graph(self, skip=()) -> dict:
         """What the function reaches, read in the kernel (see gutcourse.checks.library_calls)."""
         refs = [s._ref for s in skip if isinstance(s, StudentFunction) and s._referee is self._referee]
-        reply = self._referee.link.ask(
-            f"__import__('gutcourse.handout').handout.reach({self._ref!r}, {refs!r})", self._referee.grace)
+        reply = self._referee.link.ask("reach", self._ref, refs, grace=self._referee.grace)
         graph = reply.get("ok")
         if "unreadable" in reply or not _valid_graph(graph):
             raise handout.HandoutError(f"The grader could not follow what `{self.__name__}` calls: "
@@ -405,7 +430,7 @@ class Referee:
         if self.link is None:
             raise KeyError(name)
         try:
-            reply = self.link.ask(f"__import__('gutcourse.handout').handout.fetch({name!r})", self.grace)
+            reply = self.link.ask("fetch", name, grace=self.grace)
         except handout.HandoutError as err:
             raise handout.HandoutError(f"The grader could not read `{name}` from your notebook: {err}.") from None
         if reply.get("missing") is True:
@@ -439,8 +464,7 @@ class Referee:
         what = f"`{function.__name__}`"
         payload = json.dumps({"args": self._send(list(args)), "kwargs": self._send(dict(kwargs))},
                              allow_nan=False, separators=(",", ":"))
-        reply = self.link.ask(f"__import__('gutcourse.handout').handout.call({function._ref!r}, {payload!r})",
-                              self.grace)
+        reply = self.link.ask("call", function._ref, payload, grace=self.grace)
         self._copy_back(args, reply.get("args"), what)
         if isinstance(reply.get("raised"), dict):
             raise _raise_like(reply["raised"])
@@ -475,8 +499,7 @@ class Referee:
         payload = json.dumps({"calls": self._send([[list(args), kwargs] for args, kwargs in calls]),
                               "seconds": max(0.0, self.link.deadline())},
                              allow_nan=False, separators=(",", ":"))
-        reply = self.link.ask(
-            f"__import__('gutcourse.handout').handout.call_each({function._ref!r}, {payload!r})", self.grace)
+        reply = self.link.ask("call_each", function._ref, payload, grace=self.grace)
         after = reply.get("args")
         if isinstance(after, list) and len(after) <= len(calls):
             for (args, _), states in zip(calls, after):

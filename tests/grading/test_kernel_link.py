@@ -1,0 +1,83 @@
+"""The referee's link to a real kernel: requests go as messages of their own, else through the execute path."""
+
+import asyncio
+import threading
+
+import pytest
+from jupyter_client.manager import AsyncKernelManager
+
+from gutcourse.grading.referee import KernelLink, TooSlow
+
+from .conftest import run_code
+
+
+def _with_kernel(setup: str, work):
+    """Run ``work(link)`` in a thread (the referee's calls block) against a fresh kernel that ran ``setup``."""
+
+    async def main():
+        km = AsyncKernelManager()
+        await km.start_kernel(env={"MPLBACKEND": "Agg"})
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=120)
+            await run_code(kc, setup)
+            loop = asyncio.get_running_loop()
+            box = {}
+
+            def run():
+                link = KernelLink(km, loop, lambda: 20.0)
+                try:
+                    box["value"] = work(link)
+                except BaseException as err:  # noqa: BLE001
+                    box["error"] = err
+                finally:
+                    link.close()
+
+            thread = threading.Thread(target=run)
+            thread.start()
+            while thread.is_alive():
+                await asyncio.sleep(0.05)
+            if "error" in box:
+                raise box["error"]
+            return box["value"]
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    return asyncio.run(main())
+
+
+def test_requests_go_as_messages_of_their_own_and_read_the_students_values():
+    def work(link):
+        got = [link.ask("fetch", "x", grace=5), link.ask("fetch", "nothing", grace=5)]
+        return link.direct, got
+
+    direct, (x, missing) = _with_kernel("import gutcourse.handout\nx = [1, 2.5, 'three']", work)
+    assert direct is True
+    assert x == {"ok": {"t": "list", "v": [1, 2.5, "three"]}} and missing == {"missing": True}
+
+
+def test_a_kernel_that_cannot_take_them_is_asked_through_its_execute_path():
+    """A student who broke `serve` gets the old path (slower), with the same answers."""
+    setup = "import gutcourse.handout as h\nh.serve = None\nx = 7"
+    x, direct = _with_kernel(setup, lambda link: (link.ask("fetch", "x", grace=5), link.direct))
+    assert direct is False and x == {"ok": 7}
+
+
+def test_a_slow_function_asked_directly_is_interrupted_as_too_slow():
+    setup = ("import time, gutcourse.handout as h\n"
+             "def slow():\n    time.sleep(60)\n"
+             "h._refs['slow'] = slow")
+
+    def work(link):
+        link.deadline = lambda: 1.0
+        link.ask("fetch", "slow", grace=5)  # opens the direct path
+        assert link.direct is True
+        with pytest.raises(TooSlow):
+            link.ask("call", "slow", '{"args": {"t": "list", "v": []}, "kwargs": {"t": "dict", "k": [], "v": []}}',
+                     grace=10)
+        link.deadline = lambda: 20.0
+        return link.ask("fetch", "slow", grace=5)  # the kernel is still there and answers
+
+    assert "ok" in _with_kernel(setup, work)
