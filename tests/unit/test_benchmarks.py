@@ -24,3 +24,9 @@ def test_throughput_benchmark_parses_and_explains_itself():
     done = _run(BENCH / "grade_throughput.py", "--help")
     assert done.returncode == 0, done.stderr
     assert "--workers" in done.stdout
+
+
+def test_referee_request_benchmark_runs_both_ways_once():
+    done = _run(BENCH / "referee_requests.py", "--requests", "3", "--rounds", "1")
+    assert done.returncode == 0, done.stderr
+    assert "execute path / message of its own" in done.stdout
