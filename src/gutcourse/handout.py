@@ -1028,7 +1028,12 @@ def _answer(kernel, stream, ident, parent) -> None:
         reply = {"status": "ok", "text": op(*args)}
     except BaseException as err:  # an interrupt too: the grader reads it from the reply
         reply = {"status": "error", "ename": type(err).__name__, "evalue": str(err)[:200]}
-    kernel.session.send(stream, REPLY, reply, parent, ident)
+    try:
+        kernel.session.send(stream, REPLY, reply, parent, ident)
+    except Exception as err:  # an answer that cannot be sent (a lone surrogate in a message): say so, plainly
+        kernel.session.send(stream, REPLY, {"status": "error", "ename": "HandoutError",
+                                            "evalue": f"the answer could not be sent ({type(err).__name__})"},
+                            parent, ident)
 
 
 def _after(args, sent=None) -> list:
