@@ -1,6 +1,7 @@
 """The referee's link to a real kernel: requests go as messages of their own, else through the execute path."""
 
 import asyncio
+import concurrent.futures
 import threading
 
 import pytest
@@ -45,7 +46,9 @@ def _with_kernel(setup: str, work):
             kc.stop_channels()
             await km.shutdown_kernel(now=True)
 
-    return asyncio.run(main())
+    # In a thread of its own: another test in this worker may have left an event loop running here.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main()).result()
 
 
 def test_requests_go_as_messages_of_their_own_and_read_the_students_values():
