@@ -164,11 +164,9 @@ class KernelLink:
 
     def _open_direct(self, grace: float) -> None:
         """Ask the kernel to take requests as messages of their own (``handout.serve``); else keep the execute path."""
-        self.direct = False
-        try:
+        self.direct = False  # `serve` itself goes through the execute path
+        with contextlib.suppress(TooSlow, Exception):  # whatever the student made of `serve`: keep the old path
             self.direct = self.ask("serve", grace=grace).get("ok") is True
-        except (TooSlow, Exception):  # whatever the student made of `serve`: keep the old path
-            self.direct = False
         log.debug("requests to the kernel go %s", "directly" if self.direct else "through its execute path")
 
     def ask(self, op: str, *args, grace: float) -> dict:
@@ -188,7 +186,8 @@ class KernelLink:
                 raise KernelGone("the kernel did not stop when interrupted")
             raise TooSlow("it ran past this cell's time limit and was interrupted")
         content = reply.get("content", {})
-        if reply.get("msg_type") == handout.REPLY:
+        direct_reply = reply.get("msg_type") == handout.REPLY
+        if direct_reply:
             result = content if isinstance(content, dict) else {}
             text = result.get("text")
         else:
@@ -205,7 +204,7 @@ class KernelLink:
         if not isinstance(text, str):
             raise handout.HandoutError("the kernel's answer was not text")
         try:
-            if reply.get("msg_type") != handout.REPLY:
+            if not direct_reply:
                 text = ast.literal_eval(text)  # a string's repr, as IPython shows a value
                 if not isinstance(text, str):
                     raise ValueError
