@@ -28,6 +28,7 @@ __all__ = [
     "check_series",
     "fail",
     "call_each",
+    "method",
     "library_calls",
 ]
 
@@ -215,6 +216,27 @@ def call_each(function, calls) -> list:
     # Each result as it was when its call returned, as the grader reads it: a function that returns
     # one object it changes at every call must not look as if every call returned the last result.
     return [_snapshot(function(*args, **kwargs)) for args, kwargs in calls]
+
+
+def method(obj, name: str, *args, **kwargs):
+    """``obj.name(*args, **kwargs)``: in the student's kernel when ``obj`` came from it.
+
+    In a kernel this is the plain method call. When the tests are judged outside the kernel
+    (``docs/authoring.md``), a model a student's function returned arrives in the grader as a
+    copy that can be read (its steps, parameters and fitted values) but not fitted or asked to
+    predict: ``checks.method(model, "fit", X, y)`` runs that in the kernel and brings the result
+    back, so a student's settings (a huge network, a million iterations) cost the kernel's time
+    limit, not the grader's. A model the test made itself is the grader's own and runs where it is.
+    """
+    origin = None
+    try:
+        origin = object.__getattribute__(obj, "__dict__").get("_handout_origin")
+    except (AttributeError, TypeError):
+        pass
+    referee = origin[0] if _type(origin) is _tuple and _len(origin) == 3 else None
+    if referee is not None and _type(referee).__name__ == "Referee":
+        return referee.method(obj, name, args, kwargs)
+    return _getattr(obj, name)(*args, **kwargs)
 
 
 def _snapshot(value):

@@ -17,9 +17,11 @@ This module holds no answers and no expected values: it only moves data.
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import math
 import re
+import sys
 
 #: Bounds on what one hand-out may hold (elements in all, nesting, text).
 MAX_ITEMS = 2_000_000
@@ -123,15 +125,158 @@ def encode(value, refs: dict | None = None, *, _depth: int = 0, _budget: _Budget
             return encoded
     if isinstance(value, BaseException):
         return {"t": "exception", "type": type(value).__name__, "message": str(value)[:MAX_TEXT]}
+    if refs is not None and refs is not _refs and _origin(value) is not None:
+        # The grader sends back an object that came from the kernel: as the kernel's own, while unchanged.
+        origin = _origin(value)
+        if origin[2] == fingerprint(value):
+            key = str(len(refs) + 1)
+            refs[key] = value
+            return {"t": "function", "ref": key, "name": type(value).__name__}
+    if _is_estimator(value):
+        encoded = _encode_estimator(value, refs, deeper)
+        if encoded is not None:
+            return encoded
     if callable(value) and refs is not None and not isinstance(value, type):
-        key = str(len(refs) + 1)
-        refs[key] = value
-        return {"t": "function", "ref": key, "name": str(getattr(value, "__name__", type(value).__name__))}
+        return {"t": "function", "ref": _keep(value, refs),
+                "name": str(getattr(value, "__name__", type(value).__name__))}
     # Subclasses of the plain types (a bool subclass, a str subclass, IntEnum...) travel as their base value.
     for base in (bool, int, float, str):
         if isinstance(value, base):
             return encode(base(value), **deeper)
-    return {"t": "opaque", "type": type(value).__name__, "module": module}
+    opaque = {"t": "opaque", "type": type(value).__name__, "module": module}
+    if refs is _refs:  # the kernel keeps it, so that a test can hand it back to the student's code
+        opaque["ref"] = _keep(value, refs)
+    return opaque
+
+
+def _keep(value, refs: dict) -> str:
+    """The reference under which ``refs`` keeps ``value`` (the kernel's table gives one object one key)."""
+    if refs is _refs:
+        key = _ref_keys.get(id(value))
+        if key is not None and _refs.get(key) is value:
+            return key
+    key = str(len(refs) + 1)
+    refs[key] = value
+    if refs is _refs:
+        _ref_keys[id(value)] = key
+    return key
+
+
+# ----------------------------------------------------------------------------- models (scikit-learn)
+#: Libraries whose functions travel by name inside a model's parameters (``score_func=f_classif``).
+_LIBRARIES = ("sklearn", "numpy", "scipy")
+#: The package's own model classes that travel like scikit-learn's (runtime code, no answers).
+_OWN_MODELS = ("gutcourse.recording",)
+#: Methods of a model from the kernel that compute: the grader runs them in the kernel
+#: (``gutcourse.checks.method``), never on its own copy, where a student's settings would cost the grader.
+COMPUTING_METHODS = ("fit", "partial_fit", "fit_transform", "fit_predict", "predict", "predict_proba",
+                     "predict_log_proba", "decision_function", "score", "transform", "inverse_transform")
+
+
+def _is_estimator(value) -> bool:
+    base = sys.modules.get("sklearn.base")
+    return base is not None and isinstance(value, base.BaseEstimator)
+
+
+def _origin(value):
+    """``(owner, kernel reference, fingerprint)`` of an object rebuilt from the kernel; else None."""
+    try:
+        origin = object.__getattribute__(value, "__dict__").get("_handout_origin")
+    except (AttributeError, TypeError):
+        return None
+    return origin if type(origin) is tuple and len(origin) == 3 else None
+
+
+def fingerprint(value) -> str:
+    """What an object rebuilt from the kernel holds now, to tell whether a test changed it."""
+    if not _is_estimator(value):
+        return "opaque"
+    try:
+        return json.dumps(_encode_estimator(value, None, {"refs": None, "_depth": 0, "_budget": _Budget()}),
+                          sort_keys=True, allow_nan=False, default=str)
+    except (HandoutError, TypeError, ValueError):
+        return "unreadable"
+
+
+def _class_name(cls) -> str | None:
+    module, qual = str(getattr(cls, "__module__", "") or ""), str(getattr(cls, "__qualname__", ""))
+    if not (module.split(".")[0] == "sklearn" or module in _OWN_MODELS) or not qual.isidentifier():
+        return None
+    return f"{module}:{qual}" if getattr(sys.modules.get(module), qual, None) is cls else None
+
+
+def _library_function_name(value) -> str | None:
+    if isinstance(value, type) or not callable(value):
+        return None
+    module, qual = getattr(value, "__module__", None), getattr(value, "__qualname__", None)
+    if type(module) is not str or type(qual) is not str or module.split(".")[0] not in _LIBRARIES \
+            or not qual.isidentifier():
+        return None
+    return f"{module}:{qual}" if getattr(sys.modules.get(module), qual, None) is value else None
+
+
+def _resolve(name: str, what: str, tops: tuple):
+    """The object ``module:qualname`` names, from one of the allowed libraries only."""
+    module, _, qual = _text(name).partition(":")
+    parts = module.split(".")
+    if not (parts[0] in tops or module in _OWN_MODELS) or not qual.isidentifier() \
+            or not all(p.isidentifier() and not p.startswith(("test", "conftest")) for p in parts):
+        raise HandoutError(f"a {what} from outside the allowed libraries ({module[:80]})")
+    if module not in sys.modules and parts[0] in sys.modules:
+        try:
+            importlib.import_module(module)
+        except Exception:
+            raise HandoutError(f"a {what} from an unknown module ({module[:80]})") from None
+    found = getattr(sys.modules.get(module), qual, None)
+    if found is None:
+        raise HandoutError(f"an unknown {what} ({module[:80]}.{qual[:80]})")
+    return found
+
+
+def _encode_estimator(value, refs, deeper):
+    """A scikit-learn model as data: its class, its parameters and what fitting stored in it."""
+    name = _class_name(type(value))
+    if name is None:
+        return None
+    params = value.get_params(deep=False)
+    if type(params) is not dict:
+        return None
+    deeper = {**deeper, "refs": refs}
+    params_data = {}
+    for key, v in params.items():
+        library = _library_function_name(v)
+        params_data[str(key)] = {"t": "libfunc", "name": library} if library else encode(v, **deeper)
+    fitted = {k: v for k, v in vars(value).items()
+              if isinstance(k, str) and k.endswith("_") and not k.startswith("_") and k.isidentifier()}
+    data = {"t": "estimator", "class": name, "params": params_data, "fitted": encode(fitted, **deeper)}
+    state = getattr(type(value), "_handout_state", None)
+    if state is not None and type(value).__module__ in _OWN_MODELS:
+        data["state"] = encode(value._handout_state(), **deeper)
+    if refs is _refs:
+        data["ref"] = _keep(value, refs)
+    return data
+
+
+def _decode_estimator(data, again):
+    cls = _resolve(data["class"], "model class", ("sklearn",))
+    base = sys.modules.get("sklearn.base")
+    if not (isinstance(cls, type) and base is not None and issubclass(cls, base.BaseEstimator)):
+        raise HandoutError("a model whose class is not a scikit-learn estimator")
+    params_data = data["params"]
+    if type(params_data) is not dict:
+        raise HandoutError("a model with malformed parameters")
+    params = {_text(k): decode(v, **again) for k, v in params_data.items()}
+    fitted = decode(data.get("fitted", {"t": "dict", "k": [], "v": []}), **again)
+    if type(fitted) is not dict:
+        raise HandoutError("a model with malformed fitted values")
+    model = cls(**params)
+    for key, v in fitted.items():
+        if not (type(key) is str and key.isidentifier() and key.endswith("_") and not key.startswith("_")):
+            raise HandoutError("a model with a malformed fitted value")
+        setattr(model, key, v)
+    if "state" in data and type(model).__module__ in _OWN_MODELS:
+        model._handout_restore(decode(data["state"], **again))
+    return model
 
 
 def _encode_numpy(value, deeper, budget):
@@ -397,8 +542,10 @@ def _opaque(name: str, module: str):
     return _opaque_types[key]()
 
 
-def decode(data, *, function=None, _depth: int = 0, _budget: _Budget | None = None):
-    """Rebuild a hand-out. ``function(ref, name)`` turns a function reference into a callable."""
+def decode(data, *, function=None, adopt=None, _depth: int = 0, _budget: _Budget | None = None):
+    """Rebuild a hand-out. ``function(ref, name)`` turns a function reference into a callable;
+    ``adopt(ref, obj)`` is given every model or opaque object the kernel keeps (under ``ref``) and
+    returns the object to use for it."""
     budget = _budget or _Budget()
     budget.take(1)
     if _depth > MAX_DEPTH + 4:
@@ -407,7 +554,7 @@ def decode(data, *, function=None, _depth: int = 0, _budget: _Budget | None = No
         return data
     if type(data) is str:
         return data
-    again = {"function": function, "_depth": _depth + 1, "_budget": budget}
+    again = {"function": function, "adopt": adopt, "_depth": _depth + 1, "_budget": budget}
     if type(data) is not dict or type(data.get("t")) is not str:
         raise HandoutError(f"an entry of type {type(data).__name__}")
     kind = data["t"]
@@ -434,7 +581,16 @@ def decode(data, *, function=None, _depth: int = 0, _budget: _Budget | None = No
         if kind == "exception":
             return Exception(_text(data["message"]))
         if kind == "opaque":
-            return _opaque(_text(data["type"]), _text(data.get("module", "")))
+            obj = _opaque(_text(data["type"]), _text(data.get("module", "")))
+            return adopt(_text(data["ref"]), obj) if adopt is not None and "ref" in data else obj
+        if kind == "estimator":
+            obj = _decode_estimator(data, again)
+            return adopt(_text(data["ref"]), obj) if adopt is not None and "ref" in data else obj
+        if kind == "libfunc":
+            found = _resolve(data["name"], "library function", _LIBRARIES)
+            if isinstance(found, type) or not callable(found):
+                raise HandoutError("a library function that is not a function")
+            return found
         if kind == "function":
             if function is None:
                 raise HandoutError("a function where data was expected")
@@ -708,6 +864,7 @@ def _fill_axes(ax, spec) -> None:
 
 # ----------------------------------------------------------------------------- kernel side
 _refs: dict = {}
+_ref_keys: dict = {}  # id of an object kept in _refs -> its key
 
 
 def _namespace() -> dict:
@@ -753,10 +910,38 @@ def call(ref: str, payload: str) -> str:
     args = decode(request["args"], function=lookup)
     kwargs = decode(request["kwargs"], function=lookup)
     try:
-        result = function(*args, **kwargs)
+        with _sequential_for(args, kwargs):
+            result = function(*args, **kwargs)
     except BaseException as err:  # reported to the test, which decides what it means
         return _reply({"raised": _raised(err), "args": _after(args, _items(request["args"]))})
     return _reply({**_encoded(result), "args": _after(args, _items(request["args"]))})
+
+
+def method(payload: str) -> str:
+    """Call a method of an object the kernel handed out (or of a model sent as data) on data."""
+    request = json.loads(payload)
+    lookup = lambda key, name: _refs[key]  # noqa: E731
+    obj = decode(request["obj"], function=lookup)
+    name = _text(request["name"])
+    args = decode(request["args"], function=lookup)
+    kwargs = decode(request["kwargs"], function=lookup)
+    try:
+        with _sequential_for(args, kwargs):
+            result = getattr(obj, name)(*args, **kwargs)
+    except BaseException as err:  # reported to the test, which decides what it means
+        return _reply({"raised": _raised(err), "args": _after(args, _items(request["args"]))})
+    return _reply({**_encoded(result), "args": _after(args, _items(request["args"]))})
+
+
+def _sequential_for(args, kwargs):
+    """joblib kept in this process while a recording model is among the arguments (its record stays here)."""
+    import contextlib
+
+    if not any(getattr(type(a), "_handout_sequential", False) is True for a in [*args, *kwargs.values()]):
+        return contextlib.nullcontext()
+    from joblib import parallel_config
+
+    return parallel_config(backend="sequential")
 
 
 def _raised(err: BaseException) -> dict:
@@ -1049,6 +1234,14 @@ def _after(args, sent=None) -> list:
         if type(arg).__module__.split(".")[0] in ("numpy", "pandas") or type(arg) in (list, dict, set):
             state = _encoded(arg)
             out.append(None if before is not None and state.get("ok") == before else state)
+        elif type(before) is dict and before.get("t") == "estimator" and _is_estimator(arg):
+            # A model the grader sent as data (not the kernel's own): what the call did to it, or what
+            # it recorded (gutcourse.recording), compared without the kernel's references.
+            try:
+                state = {"ok": encode(arg, None)}
+            except Exception as err:
+                state = {"unreadable": f"{type(err).__name__} while reading it"}
+            out.append(None if state.get("ok") == before else state)
         else:
             out.append(None)
     return out
@@ -1059,4 +1252,5 @@ def _items(data):
     return data.get("v") if type(data) is dict and data.get("t") in ("list", "tuple") else None
 
 
-_OPERATIONS = {"fetch": fetch, "call": call, "call_each": call_each, "reach": reach, "watch": watch}
+_OPERATIONS = {"fetch": fetch, "call": call, "call_each": call_each, "reach": reach, "watch": watch,
+               "method": method}

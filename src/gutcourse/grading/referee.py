@@ -217,6 +217,11 @@ class KernelLink:
 
 
 # ----------------------------------------------------------------------------- stand-ins
+def _refuse_method(cls: str, name: str, *args, **kwargs):
+    raise GraderError(f"the test called `{cls}.{name}` on the grader's copy of a model from the kernel: "
+                      f"run it in the kernel with `checks.method(model, {name!r}, ...)`")
+
+
 def _raise_like(info: dict):
     """An exception like the one the student's function raised (a builtin type where it was one)."""
     name = str(info.get("type", "Exception"))[:100]
@@ -331,6 +336,8 @@ def _write_back(original, after) -> None:
         elif type(original) is set and type(after) is set:
             original.clear()
             original.update(after)
+        elif handout._is_estimator(original) and type(after) is type(original):
+            original.__dict__.update({k: v for k, v in vars(after).items() if not k.startswith("_handout")})
     except Exception:  # a change the referee cannot mirror: later checks see the data as the test made it
         pass
 
@@ -405,6 +412,8 @@ class Referee:
                                  for gid, cell in trusted.items()
                                  for line in [_unsupported_magic(cell.get("source", ""))] if line), None)
         self.ns = Namespace(self)
+        #: (kernel reference, fingerprint) -> this referee's copy of an object the kernel keeps
+        self._objects: dict = {}
         self.link: KernelLink | None = None
         self.grace = 5.0
         self.setup_errors: list[str] = []
@@ -447,9 +456,29 @@ class Referee:
         if "ok" not in reply:
             raise handout.HandoutError(f"The grader got no value for {what} from your notebook.")
         try:
-            return handout.decode(reply["ok"], function=lambda ref, name: StudentFunction(self, ref, name))
+            return handout.decode(reply["ok"], function=lambda ref, name: StudentFunction(self, ref, name),
+                                  adopt=self._adopt)
         except handout.HandoutError as err:
             raise handout.HandoutError(f"The grader could not read {what} from your notebook: {err}.") from None
+
+    def _adopt(self, ref: str, obj):
+        """A model or object the kernel keeps under ``ref``, as this referee's copy of it.
+
+        The same kernel object in the same state gives the same copy (so ``is`` in a test means what
+        it means in the kernel). A model's computing methods are refused on the copy: a test runs them
+        in the kernel with ``checks.method``, so a student's settings cost the student's kernel, not the grader.
+        """
+        fp = handout.fingerprint(obj)
+        known = self._objects.get((ref, fp))
+        if known is not None:
+            return known
+        if len(self._objects) < 10_000:
+            self._objects[(ref, fp)] = obj
+        obj.__dict__["_handout_origin"] = (self, ref, fp)
+        for name in handout.COMPUTING_METHODS:
+            if callable(getattr(type(obj), name, None)):
+                obj.__dict__[name] = functools.partial(_refuse_method, type(obj).__name__, name)
+        return obj
 
     def _send(self, value):
         def refuse(v):
@@ -457,11 +486,26 @@ class Referee:
 
         refs: dict = {}
         data = handout.encode(value, refs)
-        # Only the student's own functions may travel back to the kernel, as the references they came with.
+        # Only the student's own functions and objects may travel back to the kernel, as the references
+        # they came with.
         for key, obj in refs.items():
-            if not isinstance(obj, StudentFunction) or obj._referee is not self:
+            if isinstance(obj, StudentFunction) and obj._referee is self:
+                continue
+            origin = handout._origin(obj)
+            if origin is None or origin[0] is not self:
                 refuse(obj)
         return _replace_refs(data, refs)
+
+    def method(self, obj, name: str, args: tuple, kwargs: dict):
+        """``obj.name(*args, **kwargs)`` run in the kernel (``obj`` from the kernel, or a model sent as data)."""
+        what = f"`{type(obj).__name__}.{name}`"
+        payload = json.dumps({"obj": self._send(obj), "name": str(name), "args": self._send(list(args)),
+                              "kwargs": self._send(dict(kwargs))}, allow_nan=False, separators=(",", ":"))
+        reply = self.link.ask("method", payload, grace=self.grace)
+        self._copy_back(args, reply.get("args"), what)
+        if isinstance(reply.get("raised"), dict):
+            raise _raise_like(reply["raised"])
+        return self._value(reply, f"what {what} returned")
 
     def call(self, function: StudentFunction, args: tuple, kwargs: dict):
         what = f"`{function.__name__}`"
@@ -485,6 +529,11 @@ class Referee:
                     continue  # as the test gave it: nothing to copy back or to report
             except (handout.HandoutError, TypeError, ValueError):
                 pass
+            if handout._is_estimator(original):
+                # A model the test made: what it recorded or learned comes back, as the test expects.
+                with contextlib.suppress(handout.HandoutError):
+                    _write_back(original, self._value(state, what))
+                continue
             note = f"{what} changed an argument a test gave it, in place; a test that reads that argument again sees the change"
             if note not in self.notes:
                 self.notes.append(note)
@@ -611,7 +660,9 @@ def _replace_refs(data, refs):
     """Encoded data with the referee's own stand-ins turned back into the kernel's references."""
     if isinstance(data, dict):
         if data.get("t") == "function" and data.get("ref") in refs:
-            return {"t": "function", "ref": refs[data["ref"]]._ref, "name": data.get("name", "")}
+            obj = refs[data["ref"]]
+            ref = obj._ref if isinstance(obj, StudentFunction) else handout._origin(obj)[1]
+            return {"t": "function", "ref": ref, "name": data.get("name", "")}
         return {k: _replace_refs(v, refs) for k, v in data.items()}
     if isinstance(data, list):
         return [_replace_refs(v, refs) for v in data]

@@ -54,7 +54,7 @@ class GradingSandbox(Configurable):
     ).tag(config=True)
     referee = List(
         Unicode(), ["ps0_orientation", "ps1_permeability", "ps2_alpha_diversity", "ps3_beta_diversity",
-                    "ps5_mucosal_immunity"],
+                    "ps4_mecfs_case_study", "ps5_mucosal_immunity"],
         help="Assignments whose test cells are judged outside the student's kernel, in the grader's "
              "process (gutcourse.grading.referee); '*' for all. Others run their tests in the kernel.",
     ).tag(config=True)

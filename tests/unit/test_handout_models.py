@@ -1,0 +1,168 @@
+"""scikit-learn models handed between the grader and the kernel as data (ps4 judged outside the kernel).
+
+The kernel's side runs in this process, on the same handout code, through a stand-in link.
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.feature_selection import SelectKBest, f_classif
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from gutcourse import checks, handout
+from gutcourse.grading.referee import GraderError, Referee, StudentFunction
+from gutcourse.handout import HandoutError, decode, encode
+from gutcourse.recording import RecordingClassifier
+
+RNG = np.random.default_rng(7)
+X = RNG.normal(size=(40, 8))
+Y = (X[:, 0] + RNG.normal(scale=0.5, size=40) > 0).astype(int)
+
+
+def _model(k=3):
+    return Pipeline([("scale", StandardScaler()), ("select", SelectKBest(f_classif, k=k)),
+                     ("classify", LogisticRegression(max_iter=1000))])
+
+
+class Link:
+    """The kernel's side, in this process: every request answered by gutcourse.handout."""
+
+    def __init__(self):
+        self.asked = []
+
+    def ask(self, op, *args, grace):
+        self.asked.append(op)
+        return json.loads(getattr(handout, op)(*args))
+
+    def deadline(self):
+        return 60.0
+
+
+@pytest.fixture
+def student():
+    """``student(name, function)``: a function kept in the kernel, as the referee's stand-in."""
+    referee = Referee({})
+    referee.link = Link()
+    keys = []
+
+    def make(name, function):
+        key = f"models-test-{name}"
+        handout._refs[key] = function
+        keys.append(key)
+        return StudentFunction(referee, key, name)
+
+    make.referee = referee
+    yield make
+    for key in keys:
+        handout._refs.pop(key, None)
+
+
+def test_a_students_model_comes_back_readable_but_computes_only_in_the_kernel(student):
+    make_model = student("make_model", _model)
+    model = make_model()
+    assert isinstance(model, Pipeline)
+    assert [type(s) for _, s in model.steps] == [StandardScaler, SelectKBest, LogisticRegression]
+    assert model.steps[1][1].get_params()["k"] == 3 and model.steps[1][1].score_func is f_classif
+    assert not hasattr(model.steps[-1][1], "coef_")
+    with pytest.raises(GraderError, match="checks.method"):
+        model.fit(X, Y)  # never on the grader's copy: a student's settings would cost the grader
+    with pytest.raises(GraderError):
+        model.steps[-1][1].predict(X)
+    asked = len(student.referee.link.asked)
+    fitted = checks.method(model, "fit", X, Y)
+    assert student.referee.link.asked[asked:] == ["method"]
+    assert hasattr(fitted.steps[-1][1], "coef_") and int(fitted.steps[1][1].get_support().sum()) == 3
+    probabilities = checks.method(fitted, "predict_proba", X)
+    assert np.allclose(probabilities, _model().fit(X, Y).predict_proba(X))
+    # In a kernel (no referee), checks.method is the method call itself.
+    assert np.allclose(checks.method(_model().fit(X, Y), "predict_proba", X), probabilities)
+
+
+def test_one_kernel_object_is_one_grader_object(student):
+    kept = _model()
+    same = student("same_model", lambda: kept)
+    fresh = student("fresh_model", _model)
+    assert same() is same()
+    assert fresh() is not fresh()
+    # Changed in the kernel (fitted there): a new copy, as the kernel's object is no longer what it was.
+    before = same()
+    kept.fit(X, Y)
+    assert same() is not before and hasattr(same().steps[-1][1], "coef_")
+
+
+def test_a_tests_own_model_goes_to_the_students_function_as_a_model(student):
+    def cv_accuracy(model, data, labels):
+        assert type(model) is Pipeline and model.steps[1][1].score_func is f_classif
+        return float(cross_val_score(model, data, labels, cv=StratifiedKFold(5, shuffle=True, random_state=0)).mean())
+
+    function = student("cv_accuracy", cv_accuracy)
+    expected = cv_accuracy(_model(), X, Y)
+    assert function(_model(), X, Y) == pytest.approx(expected)
+    # The student's own model goes back as the kernel's object, not as a copy.
+    seen = []
+    make_model = student("make_model", _model)
+    keep = student("keep", lambda model: seen.append(model) or 1.0)
+    model = make_model()
+    keep(model)
+    assert seen[0] is handout._refs[model.__dict__["_handout_origin"][1]]
+
+
+def test_a_recording_model_reports_every_fit_back_without_a_note(student):
+    def cv_accuracy(model, data, labels):
+        folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+        return float(cross_val_score(model, data, labels, cv=folds, n_jobs=2).mean())
+
+    function = student("cv_accuracy", cv_accuracy)
+    RecordingClassifier.forget("models-test")
+    recorder = RecordingClassifier(log="models-test")
+    function(recorder, pd.DataFrame(X), pd.Series(Y))
+    seen = recorder.fitted_on()
+    splits = list(StratifiedKFold(n_splits=5, shuffle=True, random_state=0).split(X, Y))
+    assert len(seen) == 5 and all(np.allclose(s, X[train]) for s, (train, _) in zip(seen, splits))
+    assert student.referee.notes == []  # a record is what the test asked for, not a change to report
+
+
+@pytest.mark.parametrize("data, words", [
+    ({"t": "estimator", "class": "os:system", "params": {}}, "outside the allowed"),
+    ({"t": "estimator", "class": "builtins:object", "params": {}}, "outside the allowed"),
+    ({"t": "estimator", "class": "__main__:Evil", "params": {}}, "outside the allowed"),
+    ({"t": "estimator", "class": "sklearn.tests.test_base:T", "params": {}}, "outside the allowed"),
+    ({"t": "estimator", "class": "sklearn.utils:Bunch", "params": {}}, "not a scikit-learn estimator"),
+    ({"t": "estimator", "class": "numpy:ndarray", "params": {}}, "outside the allowed"),
+    ({"t": "estimator", "class": "sklearn.linear_model:LogisticRegression", "params": {"nonsense": 1}}, "malformed"),
+    ({"t": "estimator", "class": "sklearn.linear_model:LogisticRegression", "params": {},
+      "fitted": {"t": "dict", "k": ["_handout_origin"], "v": [1]}}, "malformed fitted"),
+    ({"t": "estimator", "class": "sklearn.linear_model:LogisticRegression", "params": {},
+      "fitted": {"t": "dict", "k": ["fit"], "v": [1]}}, "malformed fitted"),
+    ({"t": "libfunc", "name": "os:system"}, "outside the allowed"),
+    ({"t": "libfunc", "name": "builtins:eval"}, "outside the allowed"),
+    ({"t": "libfunc", "name": "numpy:ndarray"}, "not a function"),
+    ({"t": "libfunc", "name": "sklearn.nonexistent_module:f"}, "unknown module"),
+])
+def test_models_from_outside_scikit_learn_or_malformed_are_refused(data, words):
+    with pytest.raises(HandoutError, match=words):
+        decode(data)
+
+
+def test_a_grader_object_from_elsewhere_cannot_go_to_the_kernel(student):
+    """Only this referee's copies travel back as the kernel's objects; a test's own function never does."""
+    other = Referee({})
+    model = _model()
+    model.__dict__["_handout_origin"] = (other, "1", handout.fingerprint(model))
+    function = student("f", lambda m: 1.0)
+    with pytest.raises(HandoutError, match="passed a function"):
+        function(model)
+    with pytest.raises(HandoutError, match="passed a function"):
+        function(lambda: 1)
+
+
+def test_models_round_trip_with_what_fitting_stored():
+    model = _model().fit(X, Y)
+    back = decode(json.loads(json.dumps(encode(model))))
+    assert np.allclose(back.predict_proba(X), model.predict_proba(X))
+    assert handout.fingerprint(back) == handout.fingerprint(model)
