@@ -128,7 +128,7 @@ def encode(value, refs: dict | None = None, *, _depth: int = 0, _budget: _Budget
     if refs is not None and refs is not _refs and _origin(value) is not None:
         # The grader sends back an object that came from the kernel: as the kernel's own, while unchanged.
         origin = _origin(value)
-        if origin[2] == fingerprint(value):
+        if origin[1] is not None and origin[2] == fingerprint(value):
             key = str(len(refs) + 1)
             refs[key] = value
             return {"t": "function", "ref": key, "name": type(value).__name__}
@@ -156,6 +156,8 @@ def _keep(value, refs: dict) -> str:
         if key is not None and _refs.get(key) is value:
             return key
     key = str(len(refs) + 1)
+    while key in refs:  # never another object's key, whatever was taken out of the table
+        key = str(int(key) + 1)
     refs[key] = value
     if refs is _refs:
         _ref_keys[id(value)] = key
@@ -220,7 +222,7 @@ def _resolve(name: str, what: str, tops: tuple):
     module, _, qual = _text(name).partition(":")
     parts = module.split(".")
     if not (parts[0] in tops or module in _OWN_MODELS) or not qual.isidentifier() \
-            or not all(p.isidentifier() and not p.startswith(("test", "conftest")) for p in parts):
+            or not all(p.isidentifier() and "test" not in p.lower() for p in parts):
         raise HandoutError(f"a {what} from outside the allowed libraries ({module[:80]})")
     if module not in sys.modules and parts[0] in sys.modules:
         try:
@@ -244,7 +246,7 @@ def _encode_estimator(value, refs, deeper):
     deeper = {**deeper, "refs": refs}
     params_data = {}
     for key, v in params.items():
-        library = _library_function_name(v)
+        library = v.name if type(v) is LibraryFunctionCopy else _library_function_name(v)
         params_data[str(key)] = {"t": "libfunc", "name": library} if library else encode(v, **deeper)
     fitted = {k: v for k, v in vars(value).items()
               if isinstance(k, str) and k.endswith("_") and not k.startswith("_") and k.isidentifier()}
@@ -257,6 +259,35 @@ def _encode_estimator(value, refs, deeper):
     return data
 
 
+class LibraryFunctionCopy:
+    """The grader's stand-in for a library function among the parameters of a student's model.
+
+    It has the function's names but never runs: whatever a student's model would do with it
+    (a ``FunctionTransformer`` chaining library calls into code of the student's choosing) is
+    done in the kernel, never in the grader, even where a test copies the model with ``clone``.
+    """
+
+    def __init__(self, name: str, found):
+        self.name = name
+        self.__module__ = getattr(found, "__module__", None) or "builtins"
+        self.__name__ = self.__qualname__ = str(getattr(found, "__name__", "function"))
+
+    def __repr__(self) -> str:
+        return f"<{self.__module__}.{self.__name__} (runs only in the kernel)>"
+
+    def __call__(self, *args, **kwargs):
+        raise HandoutError(f"{self.__name__} from a student's model runs only in the kernel: "
+                           f"use checks.method(model, ...)")
+
+
+def _library_function(data, grader: bool):
+    name = _text(data["name"])
+    found = _resolve(name, "library function", _LIBRARIES)
+    if isinstance(found, type) or not callable(found):
+        raise HandoutError("a library function that is not a function")
+    return LibraryFunctionCopy(name, found) if grader else found
+
+
 def _decode_estimator(data, again):
     cls = _resolve(data["class"], "model class", ("sklearn",))
     base = sys.modules.get("sklearn.base")
@@ -265,7 +296,10 @@ def _decode_estimator(data, again):
     params_data = data["params"]
     if type(params_data) is not dict:
         raise HandoutError("a model with malformed parameters")
-    params = {_text(k): decode(v, **again) for k, v in params_data.items()}
+    # A library function travels only as a model's parameter (``score_func=f_classif``), nowhere else.
+    grader = again.get("adopt") is not None
+    params = {_text(k): _library_function(v, grader) if type(v) is dict and v.get("t") == "libfunc"
+              else decode(v, **again) for k, v in params_data.items()}
     fitted = decode(data.get("fitted", {"t": "dict", "k": [], "v": []}), **again)
     if type(fitted) is not dict:
         raise HandoutError("a model with malformed fitted values")
@@ -584,13 +618,9 @@ def decode(data, *, function=None, adopt=None, _depth: int = 0, _budget: _Budget
             obj = _opaque(_text(data["type"]), _text(data.get("module", "")))
             return adopt(_text(data["ref"]), obj) if adopt is not None and "ref" in data else obj
         if kind == "estimator":
+            # Every model from the kernel is the student's, with or without the reference it came with.
             obj = _decode_estimator(data, again)
-            return adopt(_text(data["ref"]), obj) if adopt is not None and "ref" in data else obj
-        if kind == "libfunc":
-            found = _resolve(data["name"], "library function", _LIBRARIES)
-            if isinstance(found, type) or not callable(found):
-                raise HandoutError("a library function that is not a function")
-            return found
+            return adopt(_text(data["ref"]) if "ref" in data else None, obj) if adopt is not None else obj
         if kind == "function":
             if function is None:
                 raise HandoutError("a function where data was expected")

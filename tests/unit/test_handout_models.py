@@ -67,7 +67,9 @@ def test_a_students_model_comes_back_readable_but_computes_only_in_the_kernel(st
     model = make_model()
     assert isinstance(model, Pipeline)
     assert [type(s) for _, s in model.steps] == [StandardScaler, SelectKBest, LogisticRegression]
-    assert model.steps[1][1].get_params()["k"] == 3 and model.steps[1][1].score_func is f_classif
+    assert model.steps[1][1].get_params()["k"] == 3 and model.steps[1][1].score_func.__name__ == "f_classif"
+    with pytest.raises(HandoutError, match="runs only in the kernel"):
+        model.steps[1][1].score_func(X, Y)  # a student's model's functions never run in the grader
     assert not hasattr(model.steps[-1][1], "coef_")
     with pytest.raises(GraderError, match="checks.method"):
         model.fit(X, Y)  # never on the grader's copy: a student's settings would cost the grader
@@ -127,6 +129,11 @@ def test_a_recording_model_reports_every_fit_back_without_a_note(student):
     assert student.referee.notes == []  # a record is what the test asked for, not a change to report
 
 
+def _with_function(name):
+    return {"t": "estimator", "class": "sklearn.preprocessing:FunctionTransformer",
+            "params": {"func": {"t": "libfunc", "name": name}}}
+
+
 @pytest.mark.parametrize("data, words", [
     ({"t": "estimator", "class": "os:system", "params": {}}, "outside the allowed"),
     ({"t": "estimator", "class": "builtins:object", "params": {}}, "outside the allowed"),
@@ -139,10 +146,13 @@ def test_a_recording_model_reports_every_fit_back_without_a_note(student):
       "fitted": {"t": "dict", "k": ["_handout_origin"], "v": [1]}}, "malformed fitted"),
     ({"t": "estimator", "class": "sklearn.linear_model:LogisticRegression", "params": {},
       "fitted": {"t": "dict", "k": ["fit"], "v": [1]}}, "malformed fitted"),
-    ({"t": "libfunc", "name": "os:system"}, "outside the allowed"),
-    ({"t": "libfunc", "name": "builtins:eval"}, "outside the allowed"),
-    ({"t": "libfunc", "name": "numpy:ndarray"}, "not a function"),
-    ({"t": "libfunc", "name": "sklearn.nonexistent_module:f"}, "unknown module"),
+    ({"t": "libfunc", "name": "numpy:sum"}, "unknown kind"),  # only as a model's parameter
+    (_with_function("os:system"), "outside the allowed"),
+    (_with_function("builtins:eval"), "outside the allowed"),
+    (_with_function("numpy:ndarray"), "not a function"),
+    (_with_function("sklearn.nonexistent_module:f"), "unknown module"),
+    (_with_function("sklearn.utils._testing:assert_run_python_script_without_output"), "outside the allowed"),
+    ({"t": "estimator", "class": "sklearn.utils._testing:MinimalClassifier", "params": {}}, "outside the allowed"),
 ])
 def test_models_from_outside_scikit_learn_or_malformed_are_refused(data, words):
     with pytest.raises(HandoutError, match=words):
@@ -166,3 +176,30 @@ def test_models_round_trip_with_what_fitting_stored():
     back = decode(json.loads(json.dumps(encode(model))))
     assert np.allclose(back.predict_proba(X), model.predict_proba(X))
     assert handout.fingerprint(back) == handout.fingerprint(model)
+
+
+def test_a_model_the_kernel_sends_without_its_reference_is_still_the_students(student):
+    """Red team (round 5): a kernel that dropped the reference got its model fitted in the grader, and a
+    FunctionTransformer chaining library functions ran a script of the student's in a grader subprocess."""
+    from sklearn.base import clone
+    from sklearn.preprocessing import FunctionTransformer
+
+    def make_model():
+        return Pipeline([("f", FunctionTransformer(np.full_like, kw_args={"fill_value": 1.0})),
+                         ("classify", LogisticRegression())])
+
+    def no_reference():
+        data = encode(make_model(), handout._refs)
+        data.pop("ref")
+        return data
+
+    reply = {"ok": no_reference()}
+    model = student.referee._value(reply, "`make_model()`")
+    with pytest.raises(GraderError):
+        model.fit(X, Y)
+    copied = clone(model)  # a copy made in the grader has none of the student's functions to run
+    with pytest.raises(HandoutError, match="runs only in the kernel"):
+        copied.fit(X, Y)
+    # checks.method sends it to the kernel as data, where it runs.
+    fitted = checks.method(model, "fit", X, Y)
+    assert student.referee.link.asked[-1] == "method" and hasattr(fitted.steps[-1][1], "coef_")

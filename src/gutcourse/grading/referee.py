@@ -461,19 +461,22 @@ class Referee:
         except handout.HandoutError as err:
             raise handout.HandoutError(f"The grader could not read {what} from your notebook: {err}.") from None
 
-    def _adopt(self, ref: str, obj):
-        """A model or object the kernel keeps under ``ref``, as this referee's copy of it.
+    def _adopt(self, ref: str | None, obj):
+        """A model or object from the kernel (kept there under ``ref``), as this referee's copy of it.
 
         The same kernel object in the same state gives the same copy (so ``is`` in a test means what
         it means in the kernel). A model's computing methods are refused on the copy: a test runs them
-        in the kernel with ``checks.method``, so a student's settings cost the student's kernel, not the grader.
+        in the kernel with ``checks.method``, so a student's settings (and any function among its
+        parameters) cost the student's kernel, never the grader. A model that came without a reference
+        is the student's all the same: it goes back to the kernel as data.
         """
         fp = handout.fingerprint(obj)
-        known = self._objects.get((ref, fp))
-        if known is not None:
-            return known
-        if len(self._objects) < 10_000:
-            self._objects[(ref, fp)] = obj
+        if ref is not None:
+            known = self._objects.get((ref, fp))
+            if known is not None:
+                return known
+            if len(self._objects) < 10_000:
+                self._objects[(ref, fp)] = obj
         obj.__dict__["_handout_origin"] = (self, ref, fp)
         for name in handout.COMPUTING_METHODS:
             if callable(getattr(type(obj), name, None)):
