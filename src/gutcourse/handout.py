@@ -48,6 +48,7 @@ class HandoutError(ValueError):
 class _Budget:
     def __init__(self, limit: int = MAX_ITEMS):
         self.left = limit
+        self.models = 0
 
     def take(self, n: int) -> None:
         self.left -= n
@@ -217,17 +218,25 @@ def _library_function_name(value) -> str | None:
     return f"{module}:{qual}" if getattr(sys.modules.get(module), qual, None) is value else None
 
 
-def _resolve(name: str, what: str, tops: tuple):
-    """The object ``module:qualname`` names, from one of the allowed libraries only."""
+def _split_name(name, what: str, tops: tuple) -> tuple[str, str]:
     module, _, qual = _text(name).partition(":")
     parts = module.split(".")
     if not (parts[0] in tops or module in _OWN_MODELS) or not qual.isidentifier() \
             or not all(p.isidentifier() and "test" not in p.lower() for p in parts):
         raise HandoutError(f"a {what} from outside the allowed libraries ({module[:80]})")
-    if module not in sys.modules and parts[0] in sys.modules:
+    return module, qual
+
+
+def _resolve(name: str, what: str, tops: tuple, *, importing: bool):
+    """The object ``module:qualname`` names, from one of the allowed libraries only; None where its
+    module is not imported here and ``importing`` is off (the grader never imports a module a kernel names)."""
+    module, qual = _split_name(name, what, tops)
+    if module not in sys.modules:
+        if not importing:
+            return None
         try:
             importlib.import_module(module)
-        except Exception:
+        except BaseException:  # an import that fails, or exits: the grader sent the name, the kernel says no
             raise HandoutError(f"a {what} from an unknown module ({module[:80]})") from None
     found = getattr(sys.modules.get(module), qual, None)
     if found is None:
@@ -262,15 +271,17 @@ def _encode_estimator(value, refs, deeper):
 class LibraryFunctionCopy:
     """The grader's stand-in for a library function among the parameters of a student's model.
 
-    It has the function's names but never runs: whatever a student's model would do with it
-    (a ``FunctionTransformer`` chaining library calls into code of the student's choosing) is
-    done in the kernel, never in the grader, even where a test copies the model with ``clone``.
+    It has the function's names but never runs, and the grader does not even look the function
+    up: whatever a student's model would do with it (a ``FunctionTransformer`` chaining library
+    calls into code of the student's choosing) is done in the kernel, never in the grader, even
+    where a test copies the model with ``clone``.
     """
 
-    def __init__(self, name: str, found):
+    def __init__(self, name: str):
         self.name = name
-        self.__module__ = getattr(found, "__module__", None) or "builtins"
-        self.__name__ = self.__qualname__ = str(getattr(found, "__name__", "function"))
+        module, _, qual = name.partition(":")
+        self.__module__ = module
+        self.__name__ = self.__qualname__ = qual
 
     def __repr__(self) -> str:
         return f"<{self.__module__}.{self.__name__} (runs only in the kernel)>"
@@ -280,16 +291,38 @@ class LibraryFunctionCopy:
                            f"use checks.method(model, ...)")
 
 
-def _library_function(data, grader: bool):
+def _library_function(data, kernel: bool):
     name = _text(data["name"])
-    found = _resolve(name, "library function", _LIBRARIES)
+    _split_name(name, "library function", _LIBRARIES)
+    if not kernel:
+        return LibraryFunctionCopy(name)
+    found = _resolve(name, "library function", _LIBRARIES, importing=True)
     if isinstance(found, type) or not callable(found):
         raise HandoutError("a library function that is not a function")
-    return LibraryFunctionCopy(name, found) if grader else found
+    return found
+
+
+#: Most models one hand-out may hold (a model's steps are models too).
+MAX_MODELS = 500
 
 
 def _decode_estimator(data, again):
-    cls = _resolve(data["class"], "model class", ("sklearn",))
+    """A model rebuilt from its class, parameters and fitted values.
+
+    In the grader (``kernel`` off) a class whose module the grader has not imported comes back
+    as a stand-in with its type's name (the grader imports nothing a kernel names), and a
+    model's own record (``state``) is never restored: only the test's own recording model
+    takes its record back, when its call returns (``gutcourse.grading.referee``).
+    """
+    kernel = again.get("kernel") is True
+    budget = again["_budget"]
+    budget.models += 1
+    if budget.models > MAX_MODELS:
+        raise HandoutError(f"more than {MAX_MODELS} models")
+    cls = _resolve(data["class"], "model class", ("sklearn",), importing=kernel)
+    if cls is None:
+        module, qual = _split_name(data["class"], "model class", ("sklearn",))
+        return _opaque(qual, module)
     base = sys.modules.get("sklearn.base")
     if not (isinstance(cls, type) and base is not None and issubclass(cls, base.BaseEstimator)):
         raise HandoutError("a model whose class is not a scikit-learn estimator")
@@ -297,9 +330,12 @@ def _decode_estimator(data, again):
     if type(params_data) is not dict:
         raise HandoutError("a model with malformed parameters")
     # A library function travels only as a model's parameter (``score_func=f_classif``), nowhere else.
-    grader = again.get("adopt") is not None
-    params = {_text(k): _library_function(v, grader) if type(v) is dict and v.get("t") == "libfunc"
+    params = {_text(k): _library_function(v, kernel) if type(v) is dict and v.get("t") == "libfunc"
               else decode(v, **again) for k, v in params_data.items()}
+    own = cls.__module__ in _OWN_MODELS
+    if own and not all(type(v) in (str, int, float, bool, type(None)) and (type(v) is not str or len(v) <= 100)
+                       for v in params.values()):
+        raise HandoutError("a recording model with parameters that are not short plain values")
     fitted = decode(data.get("fitted", {"t": "dict", "k": [], "v": []}), **again)
     if type(fitted) is not dict:
         raise HandoutError("a model with malformed fitted values")
@@ -308,7 +344,7 @@ def _decode_estimator(data, again):
         if not (type(key) is str and key.isidentifier() and key.endswith("_") and not key.startswith("_")):
             raise HandoutError("a model with a malformed fitted value")
         setattr(model, key, v)
-    if "state" in data and type(model).__module__ in _OWN_MODELS:
+    if kernel and "state" in data and own:
         model._handout_restore(decode(data["state"], **again))
     return model
 
@@ -576,10 +612,12 @@ def _opaque(name: str, module: str):
     return _opaque_types[key]()
 
 
-def decode(data, *, function=None, adopt=None, _depth: int = 0, _budget: _Budget | None = None):
+def decode(data, *, function=None, adopt=None, kernel: bool = False, _depth: int = 0,
+           _budget: _Budget | None = None):
     """Rebuild a hand-out. ``function(ref, name)`` turns a function reference into a callable;
-    ``adopt(ref, obj)`` is given every model or opaque object the kernel keeps (under ``ref``) and
-    returns the object to use for it."""
+    ``adopt(ref, obj)`` is given every model or opaque object from the kernel (kept there under
+    ``ref``, or None) and returns the object to use for it. ``kernel`` is on only in the kernel,
+    for what the grader sends: models there are built with their real library functions."""
     budget = _budget or _Budget()
     budget.take(1)
     if _depth > MAX_DEPTH + 4:
@@ -588,7 +626,7 @@ def decode(data, *, function=None, adopt=None, _depth: int = 0, _budget: _Budget
         return data
     if type(data) is str:
         return data
-    again = {"function": function, "adopt": adopt, "_depth": _depth + 1, "_budget": budget}
+    again = {"function": function, "adopt": adopt, "kernel": kernel, "_depth": _depth + 1, "_budget": budget}
     if type(data) is not dict or type(data.get("t")) is not str:
         raise HandoutError(f"an entry of type {type(data).__name__}")
     kind = data["t"]
@@ -937,8 +975,8 @@ def call(ref: str, payload: str) -> str:
         return _reply({"unreadable": "the function is no longer known"})
     request = json.loads(payload)
     lookup = lambda key, name: _refs[key]  # noqa: E731
-    args = decode(request["args"], function=lookup)
-    kwargs = decode(request["kwargs"], function=lookup)
+    args = decode(request["args"], function=lookup, kernel=True)
+    kwargs = decode(request["kwargs"], function=lookup, kernel=True)
     try:
         with _sequential_for(args, kwargs):
             result = function(*args, **kwargs)
@@ -951,10 +989,10 @@ def method(payload: str) -> str:
     """Call a method of an object the kernel handed out (or of a model sent as data) on data."""
     request = json.loads(payload)
     lookup = lambda key, name: _refs[key]  # noqa: E731
-    obj = decode(request["obj"], function=lookup)
+    obj = decode(request["obj"], function=lookup, kernel=True)
     name = _text(request["name"])
-    args = decode(request["args"], function=lookup)
-    kwargs = decode(request["kwargs"], function=lookup)
+    args = decode(request["args"], function=lookup, kernel=True)
+    kwargs = decode(request["kwargs"], function=lookup, kernel=True)
     try:
         with _sequential_for(args, kwargs):
             result = getattr(obj, name)(*args, **kwargs)
@@ -997,7 +1035,7 @@ def call_each(ref: str, payload: str) -> str:
     request = json.loads(payload)
     end = time.monotonic() + float(request.get("seconds", 1e9))
     lookup = lambda key, name: _refs[key]  # noqa: E731
-    calls = decode(request["calls"], function=lookup)
+    calls = decode(request["calls"], function=lookup, kernel=True)
     budget = _Budget()
     results, after = [], []
     sent = [_items((_items(pair) or [None])[0]) for pair in _items(request["calls"]) or []]
@@ -1144,7 +1182,7 @@ def watch(ref: str, payload: str) -> str:
     function = _refs.get(ref)
     request = json.loads(payload)
     lookup = lambda key, name: _refs[key]  # noqa: E731
-    args = decode(request["args"], function=lookup)
+    args = decode(request["args"], function=lookup, kernel=True)
     skip = [_refs[key] for key in request.get("skip", []) if key in _refs]
     try:
         found = watch_call(function, args, request.get("banned_modules", []), request.get("banned", []), skip)

@@ -29,10 +29,10 @@ class RecordingClassifier(ClassifierMixin, BaseEstimator):
     @staticmethod
     def forget(log: str) -> None:
         """Start the record named ``log`` afresh."""
-        _LOGS[str(log)] = []
+        _LOGS[_name(log)] = []
 
     def fit(self, X, y):
-        _LOGS.setdefault(str(self.log), []).append(np.asarray(X, dtype=float).copy())
+        _LOGS.setdefault(_name(self.log), []).append(np.asarray(X, dtype=float).copy())
         self.classes_ = np.unique(y)
         return self
 
@@ -41,13 +41,19 @@ class RecordingClassifier(ClassifierMixin, BaseEstimator):
 
     def fitted_on(self) -> list:
         """The X of every fit recorded under this model's ``log``, in order (copies)."""
-        return [a.copy() for a in _LOGS.get(str(self.log), [])]
+        return [a.copy() for a in _LOGS.get(_name(self.log), [])]
 
     # What travels with the model between the grader and the kernel (gutcourse.handout).
     def _handout_state(self) -> list:
-        return _LOGS.get(str(self.log), [])
+        return _LOGS.get(_name(self.log), [])
 
     def _handout_restore(self, state) -> None:
         if type(state) is not list:
             raise ValueError("a record that is not a list")
-        _LOGS[str(self.log)] = [np.asarray(a, dtype=float) for a in state]
+        _LOGS[_name(self.log)] = [np.asarray(a, dtype=float) for a in state]
+
+
+def _name(log) -> str:
+    if type(log) is not str or len(log) > 100:
+        raise ValueError("a record's name (log) must be a short text")
+    return log

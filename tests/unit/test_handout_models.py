@@ -91,10 +91,22 @@ def test_one_kernel_object_is_one_grader_object(student):
     fresh = student("fresh_model", _model)
     assert same() is same()
     assert fresh() is not fresh()
-    # Changed in the kernel (fitted there): a new copy, as the kernel's object is no longer what it was.
+    # Changed in the kernel (fitted there): the same copy, brought up to date, as the kernel's object is.
     before = same()
     kept.fit(X, Y)
-    assert same() is not before and hasattr(same().steps[-1][1], "coef_")
+    assert same() is before and hasattr(before.steps[-1][1], "coef_")
+    with pytest.raises(GraderError):
+        before.fit(X, Y)  # still the student's copy
+    # Red team (round 5): one object with an attribute changed at every call is still one object.
+    counter = [0]
+
+    def singleton():
+        counter[0] += 1
+        kept.calls_ = counter[0]
+        return kept
+
+    changing = student("changing", singleton)
+    assert changing() is changing()
 
 
 def test_a_tests_own_model_goes_to_the_students_function_as_a_model(student):
@@ -149,8 +161,6 @@ def _with_function(name):
     ({"t": "libfunc", "name": "numpy:sum"}, "unknown kind"),  # only as a model's parameter
     (_with_function("os:system"), "outside the allowed"),
     (_with_function("builtins:eval"), "outside the allowed"),
-    (_with_function("numpy:ndarray"), "not a function"),
-    (_with_function("sklearn.nonexistent_module:f"), "unknown module"),
     (_with_function("sklearn.utils._testing:assert_run_python_script_without_output"), "outside the allowed"),
     ({"t": "estimator", "class": "sklearn.utils._testing:MinimalClassifier", "params": {}}, "outside the allowed"),
 ])
@@ -203,3 +213,53 @@ def test_a_model_the_kernel_sends_without_its_reference_is_still_the_students(st
     # checks.method sends it to the kernel as data, where it runs.
     fitted = checks.method(model, "fit", X, Y)
     assert student.referee.link.asked[-1] == "method" and hasattr(fitted.steps[-1][1], "coef_")
+
+
+def test_the_grader_imports_nothing_a_kernel_names():
+    """Red team (round 5): a library function named in a module whose import runs a program (numpy.f2py's
+    __main__) was imported by the grader. The grader now never imports: an unknown class is a stand-in
+    with its name, a library function a stand-in that never runs; only the kernel looks them up."""
+    import sys
+
+    sys.modules.pop("numpy.f2py.__main__", None)
+    model = decode(_with_function("numpy.f2py.__main__:main"))
+    assert "numpy.f2py.__main__" not in sys.modules
+    with pytest.raises(HandoutError, match="runs only in the kernel"):
+        model.func(1)
+    unknown = decode({"t": "estimator", "class": "sklearn.nonexistent_module:Forest", "params": {}})
+    assert isinstance(unknown, handout.Opaque) and not isinstance(unknown, Pipeline)  # its name, while names last
+    # In the kernel (what the grader sends), names are looked up, and must be functions.
+    with pytest.raises(HandoutError, match="not a function"):
+        decode(_with_function("numpy:ndarray"), kernel=True)
+    with pytest.raises(HandoutError, match="unknown module"):
+        decode(_with_function("sklearn.nonexistent_module:f"), kernel=True)
+    assert decode(_with_function("numpy:sum"), kernel=True).func is np.sum
+
+
+def test_a_recording_model_takes_its_record_only_when_the_test_gave_it():
+    """Red team (round 5): a record riding on a fetched model filled the grader's memory for good, and a
+    huge `log` cost minutes of the grader's time when printed. Records come back only to the test's own
+    recording model, and `log` is a short text."""
+    from gutcourse import recording
+
+    recording.RecordingClassifier.forget("mine")
+    riding = encode(RecordingClassifier(log="mine"), None)
+    riding["state"] = encode([np.zeros((3, 2))])
+    decode(riding)
+    assert recording._LOGS["mine"] == []
+    with pytest.raises(HandoutError, match="short plain values"):
+        decode({"t": "estimator", "class": "gutcourse.recording:RecordingClassifier",
+                "params": {"log": encode(["x"] * 3)}})
+    with pytest.raises(HandoutError, match="short plain values"):
+        decode({"t": "estimator", "class": "gutcourse.recording:RecordingClassifier", "params": {"log": "x" * 500}})
+
+
+def test_a_students_function_never_sets_the_parameters_of_the_tests_model(student):
+    def meddle(model):
+        model.set_params(classify__max_iter=10**9)
+        return 1.0
+
+    function = student("meddle", meddle)
+    model = _model()
+    function(model)
+    assert model.get_params()["classify__max_iter"] == 1000

@@ -336,8 +336,6 @@ def _write_back(original, after) -> None:
         elif type(original) is set and type(after) is set:
             original.clear()
             original.update(after)
-        elif handout._is_estimator(original) and type(after) is type(original):
-            original.__dict__.update({k: v for k, v in vars(after).items() if not k.startswith("_handout")})
     except Exception:  # a change the referee cannot mirror: later checks see the data as the test made it
         pass
 
@@ -464,24 +462,31 @@ class Referee:
     def _adopt(self, ref: str | None, obj):
         """A model or object from the kernel (kept there under ``ref``), as this referee's copy of it.
 
-        The same kernel object in the same state gives the same copy (so ``is`` in a test means what
-        it means in the kernel). A model's computing methods are refused on the copy: a test runs them
-        in the kernel with ``checks.method``, so a student's settings (and any function among its
-        parameters) cost the student's kernel, never the grader. A model that came without a reference
-        is the student's all the same: it goes back to the kernel as data.
+        One kernel object is one copy (so ``is`` in a test means what it means in the kernel); when
+        the kernel's object has changed, the copy is brought up to date in place. A model's computing
+        methods are refused on the copy: a test runs them in the kernel with ``checks.method``, so a
+        student's settings (and any function among its parameters) cost the student's kernel, never
+        the grader. A model that came without a reference is the student's all the same: it goes
+        back to the kernel as data.
         """
         fp = handout.fingerprint(obj)
-        if ref is not None:
-            known = self._objects.get((ref, fp))
-            if known is not None:
-                return known
-            if len(self._objects) < 10_000:
-                self._objects[(ref, fp)] = obj
+        known = self._objects.get(ref) if ref is not None else None
+        if known is not None and type(known) is type(obj):
+            if known.__dict__["_handout_origin"][2] != fp:
+                known.__dict__.clear()
+                known.__dict__.update(obj.__dict__)
+                self._guard(known, ref, fp)
+            return known
+        if ref is not None and len(self._objects) < 10_000:
+            self._objects[ref] = obj
+        self._guard(obj, ref, fp)
+        return obj
+
+    def _guard(self, obj, ref, fp) -> None:
         obj.__dict__["_handout_origin"] = (self, ref, fp)
         for name in handout.COMPUTING_METHODS:
             if callable(getattr(type(obj), name, None)):
                 obj.__dict__[name] = functools.partial(_refuse_method, type(obj).__name__, name)
-        return obj
 
     def _send(self, value):
         def refuse(v):
@@ -533,9 +538,9 @@ class Referee:
             except (handout.HandoutError, TypeError, ValueError):
                 pass
             if handout._is_estimator(original):
-                # A model the test made: what it recorded or learned comes back, as the test expects.
-                with contextlib.suppress(handout.HandoutError):
-                    _write_back(original, self._value(state, what))
+                # A model the test made: only a recording model takes anything back (its record); the
+                # student's code never sets a parameter or a fitted value of the test's own model.
+                self._take_record(original, state["ok"])
                 continue
             note = f"{what} changed an argument a test gave it, in place; a test that reads that argument again sees the change"
             if note not in self.notes:
@@ -546,6 +551,18 @@ class Referee:
                 _write_back(original, self._value(state, what))
             except handout.HandoutError:
                 pass
+
+    def _take_record(self, original, data) -> None:
+        restore = getattr(type(original), "_handout_restore", None)
+        if restore is None or type(original).__module__ not in handout._OWN_MODELS \
+                or not (type(data) is dict and data.get("t") == "estimator" and "state" in data):
+            return
+        try:
+            record = handout.decode(data["state"])  # plain data: a list of arrays
+            if type(record) is list:
+                original._handout_restore(record)
+        except (handout.HandoutError, TypeError, ValueError):
+            pass  # the test then sees no record, and says so
 
     def call_each(self, function: StudentFunction, calls: list) -> list:
         """``[function(*args, **kwargs) for args, kwargs in calls]`` in one request to the kernel."""
