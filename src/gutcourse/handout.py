@@ -49,6 +49,13 @@ class _Budget:
     def __init__(self, limit: int = MAX_ITEMS):
         self.left = limit
         self.models = 0
+        self.bytes = 0
+
+    def allocate(self, n: int) -> None:
+        """Arrays of one hand-out together stay under MAX_BYTES (a wide text type costs its width per value)."""
+        self.bytes += n
+        if self.bytes > MAX_BYTES:
+            raise HandoutError(f"arrays of more than {MAX_BYTES >> 20} MB in all")
 
     def take(self, n: int) -> None:
         self.left -= n
@@ -741,6 +748,7 @@ def _decode_numpy(data, again, budget):
         raise HandoutError("an array whose shape does not match its values")
     if math.prod(shape) * max(dtype.itemsize, 1) > MAX_BYTES or dtype.itemsize > 4 * MAX_TEXT:
         raise HandoutError(f"an array of more than {MAX_BYTES >> 20} MB")
+    budget.allocate(math.prod(shape) * max(dtype.itemsize, 1))
     if dtype.kind == "O":
         array = np.empty(len(items), dtype=object)
         for i, v in enumerate(items):
@@ -1007,9 +1015,9 @@ def _sequential_for(args, kwargs):
 
     if not any(getattr(type(a), "_handout_sequential", False) is True for a in [*args, *kwargs.values()]):
         return contextlib.nullcontext()
-    from joblib import parallel_config
+    import joblib
 
-    return parallel_config(backend="sequential")
+    return joblib.parallel_config(backend="sequential")
 
 
 def _raised(err: BaseException) -> dict:

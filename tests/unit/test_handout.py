@@ -313,3 +313,12 @@ def test_the_kernel_reports_arguments_it_left_unchanged_as_none():
     after = handout._after([untouched, touched], sent)
     assert after[0] is None and decode(after[1]["ok"]) == [1, 2, 3]
     assert handout._after([untouched], None)[0] == {"ok": encode(untouched)}  # nothing to compare with: sent back
+
+
+def test_wide_text_arrays_are_counted_together():
+    """Red team (round 6): 12 arrays of 64 empty texts typed 1,000,000 characters wide (a few hundred bytes of
+    hand-out) each passed the per-array limit and made the grader allocate 3.2 GB; arrays now count together."""
+    arr = {"t": "ndarray", "dtype": "<U1000000", "shape": [64], "v": [""] * 64}
+    with pytest.raises(HandoutError, match="in all"):
+        decode({"t": "list", "v": [arr] * 12})
+    assert len(decode({"t": "list", "v": [{"t": "ndarray", "dtype": "<U3", "shape": [2], "v": ["a", "b"]}] * 50})) == 50
