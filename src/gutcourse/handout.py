@@ -256,6 +256,10 @@ def _encode_estimator(value, refs, deeper):
     name = _class_name(type(value))
     if name is None:
         return None
+    budget = deeper["_budget"]
+    budget.models += 1  # every visit: one model shared by many steps is read once per step
+    if budget.models > MAX_MODELS:
+        raise HandoutError(f"more than {MAX_MODELS} models")
     params = value.get_params(deep=False)
     if type(params) is not dict:
         return None
@@ -310,7 +314,7 @@ def _library_function(data, kernel: bool):
 
 
 #: Most models one hand-out may hold (a model's steps are models too).
-MAX_MODELS = 500
+MAX_MODELS = 200
 
 
 def _decode_estimator(data, again):

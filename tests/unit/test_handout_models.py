@@ -263,3 +263,38 @@ def test_a_students_function_never_sets_the_parameters_of_the_tests_model(studen
     model = _model()
     function(model)
     assert model.get_params()["classify__max_iter"] == 1000
+
+
+def test_one_object_many_times_in_a_hand_out_stays_one_small_copy(student):
+    """Red team (round 6): a hand-out naming one kernel reference inside itself, or stubs completed later, made
+    the in-place update build a copy that held itself (or a DAG): every later send walked b**24 paths. The copy
+    made first stands, and reading a model visits at most MAX_MODELS models."""
+    import time
+
+    inner = encode(_model(), handout._refs)
+    ref = inner["ref"]
+    outer = json.loads(json.dumps(inner))
+    outer["params"]["steps"] = encode([("s%d" % i, _model()) for i in range(6)], None)
+    for i in range(6):
+        outer["params"]["steps"]["v"][i]["v"][1] = dict(inner)
+    model = student.referee._value({"ok": outer}, "`x`")
+    started = time.perf_counter()
+    assert all(step is model for _, step in model.steps) or all(step is not model for _, step in model.steps)
+    handout.fingerprint(model)
+    student.referee._send(model)
+    assert time.perf_counter() - started < 2.0
+    # A wide, deep sharing of one step: reading stops at MAX_MODELS visits.
+    shared = _model()
+    nested = shared
+    for _ in range(30):
+        nested = Pipeline([(f"s{i}", nested) for i in range(3)])
+    assert handout.fingerprint(nested) == "unreadable"
+
+
+def test_a_students_long_exception_message_is_cut_in_the_test_output():
+    """Red team (round 6): a student's exception of 40 MB was copied whole into the autograded notebook (600 MB)."""
+    from gutcourse.grading.referee import MAX_MESSAGE, _error_output
+
+    out = _error_output(ValueError("A" * 5_000_000), "test")
+    assert len(out.evalue) < MAX_MESSAGE + 100 and "more characters not shown" in out.evalue
+    assert sum(len(line) for line in out.traceback) < 3 * MAX_MESSAGE

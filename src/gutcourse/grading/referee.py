@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: The kernel's answer to one request may be at most this large (bytes on the wire).
 MAX_REPLY = 64 << 20
+#: Longest message a test cell's error output shows (the kernel's own errors are cut at 2,000 characters too).
+MAX_MESSAGE = 2000
 _BUILTINS = frozenset(dir(builtins))
 
 
@@ -412,6 +414,7 @@ class Referee:
         self.ns = Namespace(self)
         #: (kernel reference, fingerprint) -> this referee's copy of an object the kernel keeps
         self._objects: dict = {}
+        self._decoding: dict = {}  # kernel reference -> copy, within the hand-out being read
         self.link: KernelLink | None = None
         self.grace = 5.0
         self.setup_errors: list[str] = []
@@ -453,6 +456,7 @@ class Referee:
                                        f"{str(reply['unreadable'])[:300]}.")
         if "ok" not in reply:
             raise handout.HandoutError(f"The grader got no value for {what} from your notebook.")
+        self._decoding = {}
         try:
             return handout.decode(reply["ok"], function=lambda ref, name: StudentFunction(self, ref, name),
                                   adopt=self._adopt)
@@ -469,16 +473,24 @@ class Referee:
         the grader. A model that came without a reference is the student's all the same: it goes
         back to the kernel as data.
         """
+        if ref is not None and ref in self._decoding:
+            # The same object again in one hand-out: the copy made first stands (updating it in place
+            # with a later entry could make it contain itself).
+            return self._decoding[ref]
         fp = handout.fingerprint(obj)
         known = self._objects.get(ref) if ref is not None else None
         if known is not None and type(known) is type(obj):
+            if ref is not None:
+                self._decoding[ref] = known
             if known.__dict__["_handout_origin"][2] != fp:
                 known.__dict__.clear()
                 known.__dict__.update(obj.__dict__)
                 self._guard(known, ref, fp)
             return known
-        if ref is not None and len(self._objects) < 10_000:
-            self._objects[ref] = obj
+        if ref is not None:
+            self._decoding[ref] = obj
+            if len(self._objects) < 10_000:
+                self._objects[ref] = obj
         self._guard(obj, ref, fp)
         return obj
 
@@ -715,6 +727,8 @@ def _error_output(error: BaseException, filename: str) -> NotebookNode:
         ename, evalue = "CellTimeoutError", f"A function of yours was stopped: {error}."
     else:
         evalue = str(error)
+    if len(evalue) > MAX_MESSAGE:  # a student's exception message, say, is not copied whole into the notebook
+        evalue = evalue[:MAX_MESSAGE] + f" ... ({len(evalue) - MAX_MESSAGE:,} more characters not shown)"
     frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == filename]
     lines = [f"{'-' * 75}", f"{ename:<40}Traceback (most recent call last)"]
     lines += [f"Cell In[test], line {f.lineno}" for f in frames[-3:]]
