@@ -47,6 +47,7 @@ _set = _builtins.set
 _tuple = _builtins.tuple
 _hasattr = _builtins.hasattr
 _getattr = _builtins.getattr
+_id = _builtins.id
 _isnan = _math.isnan
 _isinf = _math.isinf
 _AssertionError = _builtins.AssertionError
@@ -289,7 +290,13 @@ def library_calls(function, *, banned_modules=(), banned=(), skip=(), probe=None
         module = _str(node["module"])
         return node["qual"] in banned_quals or any(module == b or module.startswith(b + ".") for b in banned_modules)
 
+    explored = _set()  # (node, depth, names): a graph whose modules point at each other is walked once
+
     def look(i, names, depth):
+        key = (i, depth, _id(names))
+        if key in explored:
+            return
+        explored.add(key)
         node = nodes[i]
         if node["skip"]:
             return

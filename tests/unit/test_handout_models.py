@@ -278,11 +278,11 @@ def test_one_object_many_times_in_a_hand_out_stays_one_small_copy(student):
     for i in range(6):
         outer["params"]["steps"]["v"][i]["v"][1] = dict(inner)
     model = student.referee._value({"ok": outer}, "`x`")
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: a busy machine does not make it fail
     assert all(step is model for _, step in model.steps) or all(step is not model for _, step in model.steps)
     handout.fingerprint(model)
     student.referee._send(model)
-    assert time.perf_counter() - started < 2.0
+    assert time.process_time() - started < 2.0  # it was minutes
     # A wide, deep sharing of one step: reading stops at MAX_MODELS visits.
     shared = _model()
     nested = shared

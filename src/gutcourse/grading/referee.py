@@ -429,6 +429,7 @@ class Referee:
         if pyplot is not None:
             for number in set(pyplot.get_fignums()) - self._figures_before:
                 pyplot.close(number)
+        handout._opaque_types.clear()  # type names one notebook invented do not crowd out the next one's
 
     # -- what a cell is -------------------------------------------------------------------
     def role(self, cell) -> str | None:
