@@ -194,6 +194,15 @@ def main() -> int:
         reference = grades[BASELINE]
         same = all(g == reference for label, g in grades.items() if label != STOCK)
         print("grades identical across the course-config methods:", "yes" if same else "NO")
+        for label, g in grades.items():
+            if label == STOCK or g == reference:
+                continue
+            for student in sorted(set(reference) | set(g)):
+                cells = {c for c in set(reference.get(student, {})) | set(g.get(student, {}))
+                         if reference.get(student, {}).get(c) != g.get(student, {}).get(c)}
+                for c in sorted(cells):
+                    print(f"  {label}: {student} {c}: {reference.get(student, {}).get(c)} "
+                          f"(baseline) against {g.get(student, {}).get(c)}")
         if STOCK in grades:
             differ = sorted(s for s in reference if grades[STOCK].get(s) != reference[s])
             print(f"{STOCK}: grades differ for {len(differ)} of {len(reference)}"
