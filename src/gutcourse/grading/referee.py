@@ -412,7 +412,7 @@ class Referee:
                                  for gid, cell in trusted.items()
                                  for line in [_unsupported_magic(cell.get("source", ""))] if line), None)
         self.ns = Namespace(self)
-        #: (kernel reference, fingerprint) -> this referee's copy of an object the kernel keeps
+        #: kernel reference -> this referee's copy of an object the kernel keeps (one copy per object)
         self._objects: dict = {}
         self._decoding: dict = {}  # kernel reference -> copy, within the hand-out being read
         self.link: KernelLink | None = None
