@@ -51,6 +51,12 @@ class _Budget:
         self.models = 0
         self.bytes = 0
 
+    def model(self) -> None:
+        """One more model read or written (a model shared by many steps counts once per step)."""
+        self.models += 1
+        if self.models > MAX_MODELS:
+            raise HandoutError(f"more than {MAX_MODELS} models")
+
     def allocate(self, n: int) -> None:
         """Arrays of one hand-out together stay under MAX_BYTES (a wide text type costs its width per value)."""
         self.bytes += n
@@ -256,10 +262,7 @@ def _encode_estimator(value, refs, deeper):
     name = _class_name(type(value))
     if name is None:
         return None
-    budget = deeper["_budget"]
-    budget.models += 1  # every visit: one model shared by many steps is read once per step
-    if budget.models > MAX_MODELS:
-        raise HandoutError(f"more than {MAX_MODELS} models")
+    deeper["_budget"].model()
     params = value.get_params(deep=False)
     if type(params) is not dict:
         return None
@@ -326,10 +329,7 @@ def _decode_estimator(data, again):
     takes its record back, when its call returns (``gutcourse.grading.referee``).
     """
     kernel = again.get("kernel") is True
-    budget = again["_budget"]
-    budget.models += 1
-    if budget.models > MAX_MODELS:
-        raise HandoutError(f"more than {MAX_MODELS} models")
+    again["_budget"].model()
     cls = _resolve(data["class"], "model class", ("sklearn",), importing=kernel)
     if cls is None:
         module, qual = _split_name(data["class"], "model class", ("sklearn",))
@@ -985,29 +985,28 @@ def call(ref: str, payload: str) -> str:
     function = _refs.get(ref)
     if function is None:
         return _reply({"unreadable": "the function is no longer known"})
-    request = json.loads(payload)
-    lookup = lambda key, name: _refs[key]  # noqa: E731
-    args = decode(request["args"], function=lookup, kernel=True)
-    kwargs = decode(request["kwargs"], function=lookup, kernel=True)
-    try:
-        with _sequential_for(args, kwargs):
-            result = function(*args, **kwargs)
-    except BaseException as err:  # reported to the test, which decides what it means
-        return _reply({"raised": _raised(err), "args": _after(args, _items(request["args"]))})
-    return _reply({**_encoded(result), "args": _after(args, _items(request["args"]))})
+    return _invoke(lambda: function, json.loads(payload))
 
 
 def method(payload: str) -> str:
     """Call a method of an object the kernel handed out (or of a model sent as data) on data."""
     request = json.loads(payload)
-    lookup = lambda key, name: _refs[key]  # noqa: E731
-    obj = decode(request["obj"], function=lookup, kernel=True)
+    obj = decode(request["obj"], function=_lookup, kernel=True)
     name = _text(request["name"])
-    args = decode(request["args"], function=lookup, kernel=True)
-    kwargs = decode(request["kwargs"], function=lookup, kernel=True)
+    return _invoke(lambda: getattr(obj, name), request)
+
+
+def _lookup(key: str, name: str):
+    return _refs[key]
+
+
+def _invoke(target, request: dict) -> str:
+    """``target()`` called on the request's arguments: what it returned, or raised, and the arguments after."""
+    args = decode(request["args"], function=_lookup, kernel=True)
+    kwargs = decode(request["kwargs"], function=_lookup, kernel=True)
     try:
         with _sequential_for(args, kwargs):
-            result = getattr(obj, name)(*args, **kwargs)
+            result = target()(*args, **kwargs)
     except BaseException as err:  # reported to the test, which decides what it means
         return _reply({"raised": _raised(err), "args": _after(args, _items(request["args"]))})
     return _reply({**_encoded(result), "args": _after(args, _items(request["args"]))})
@@ -1046,8 +1045,7 @@ def call_each(ref: str, payload: str) -> str:
         return _reply({"unreadable": "the function is no longer known"})
     request = json.loads(payload)
     end = time.monotonic() + float(request.get("seconds", 1e9))
-    lookup = lambda key, name: _refs[key]  # noqa: E731
-    calls = decode(request["calls"], function=lookup, kernel=True)
+    calls = decode(request["calls"], function=_lookup, kernel=True)
     budget = _Budget()
     results, after = [], []
     sent = [_items((_items(pair) or [None])[0]) for pair in _items(request["calls"]) or []]
@@ -1193,8 +1191,7 @@ def watch(ref: str, payload: str) -> str:
     """Call a handed-out function on a probe input and report which banned library functions ran."""
     function = _refs.get(ref)
     request = json.loads(payload)
-    lookup = lambda key, name: _refs[key]  # noqa: E731
-    args = decode(request["args"], function=lookup, kernel=True)
+    args = decode(request["args"], function=_lookup, kernel=True)
     skip = [_refs[key] for key in request.get("skip", []) if key in _refs]
     try:
         found = watch_call(function, args, request.get("banned_modules", []), request.get("banned", []), skip)
