@@ -430,16 +430,20 @@ def _encode_pandas(value, deeper, budget):
                 **_pandas_values(value.array if not isinstance(value.dtype, pd.CategoricalDtype) else value.values,
                                  deeper, budget)}
     if isinstance(value, pd.DataFrame):
-        dtypes = set(value.dtypes)
-        if value.shape[1] > 1 and len(dtypes) == 1 and isinstance(next(iter(dtypes)), np.dtype) \
-                and next(iter(dtypes)).kind in "biuf":
+        try:
+            dtypes = list(value._mgr.get_dtypes())  # as value.dtypes, without building a Series of them
+        except AttributeError:
+            dtypes = list(value.dtypes)
+        kinds = set(dtypes)
+        if value.shape[1] > 1 and len(kinds) == 1 and isinstance(dtypes[0], np.dtype) and dtypes[0].kind in "biuf":
             # A table of one numeric type (counts, shares) travels as one block: much faster when it is wide.
             return {"t": "frame", "index": encode(value.index, **deeper), "columns": encode(value.columns, **deeper),
                     "block": encode(value.to_numpy(), **deeper)}
+        # Column by position (labels may repeat); items() is much cheaper than .iloc[:, i] per column.
         return {"t": "frame", "index": encode(value.index, **deeper), "columns": encode(value.columns, **deeper),
-                "data": [_pandas_values(value.iloc[:, i].array if not isinstance(value.dtypes.iloc[i], pd.CategoricalDtype)
-                                        else value.iloc[:, i].values, deeper, budget)
-                         for i in range(value.shape[1])]}
+                "data": [_pandas_values(column.array if not isinstance(dtype, pd.CategoricalDtype) else column.values,
+                                        deeper, budget)
+                         for (_, column), dtype in zip(value.items(), dtypes)]}
     if value is pd.NA:
         return {"t": "na"}
     if isinstance(value, pd.Timestamp):
@@ -786,12 +790,20 @@ def _decode_values(data, again, budget):
         return values
     if not _EXTENSION_DTYPES.match(name):
         raise HandoutError(f"a column of type {name[:40]!r}")
-    dtype = pd.api.types.pandas_dtype(name)
+    dtype = _extension_dtype(name)
     if "timestamps" in data:
         items = [None if v is None else pd.Timestamp(_text(v)) for v in _array(data["timestamps"])]
     else:
         items = [decode(v, **again) for v in _array(data["objects"])]
     return pd.array(items, dtype=dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _extension_dtype(name: str):
+    """pandas' dtype named ``name`` (one of _EXTENSION_DTYPES); looked up once, as pandas asks every registered type."""
+    import pandas as pd
+
+    return pd.api.types.pandas_dtype(name)
 
 
 def _decode_pandas(data, again, budget):

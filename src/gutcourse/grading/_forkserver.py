@@ -148,6 +148,13 @@ def _child(conn: socket.socket) -> int:
 _TEMPLATE_CWD = os.getcwd()
 
 
+#: What every ipykernel kernel imports once it runs (its debugger when debugpy is installed, the
+#: object inspector, the formatter of tracebacks): where ipykernel is preloaded, these are too.
+#: Each is checked to start no thread and open nothing when imported (tests/grading/test_forkserver.py).
+_KERNEL_RUNTIME = ("ipykernel.debugger", "IPython.core.debugger", "IPython.core.oinspect",
+                   "IPython.core.completerlib", "stack_data", "pygments.formatters", "pygments.styles")
+
+
 def preload(modules: list[str]) -> list[str]:
     """Import what kernels will import; returns the modules that failed (they are skipped)."""
     failed = []
@@ -253,6 +260,8 @@ def main(argv: list[str]) -> int:
     # The template ends when its standard input, a pipe from the worker process, closes.
     started = time.monotonic()
     failed = preload(modules)
+    if "ipykernel.kernelapp" in sys.modules:
+        preload(list(_KERNEL_RUNTIME))
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     os.chmod(path, 0o600)

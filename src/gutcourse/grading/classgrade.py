@@ -187,7 +187,10 @@ _worker_limit = 0.0
 
 def _init_worker(root: str, db_url: str, platform: sandbox.Platform) -> None:
     global _worker_config, _worker_api, _worker_limit
+    from ._shared_engine import install as _one_engine_per_worker
+
     sandbox.pin_mode(platform)  # probed once by the coordinator
+    _one_engine_per_worker()  # this worker's gradebooks share one engine and its compiled queries
     warnings.filterwarnings("ignore", module="nbgrader")
     warnings.filterwarnings("ignore", message=".*not in session.*")
     config = _worker_config = load_config(course_root=root, db_url=db_url)

@@ -515,7 +515,7 @@ class Referee:
             origin = handout._origin(obj)
             if origin is None or origin[0] is not self:
                 refuse(obj)
-        return _replace_refs(data, refs)
+        return _replace_refs(data, refs) if refs else data  # most hand-outs carry no function
 
     def method(self, obj, name: str, args: tuple, kwargs: dict):
         """``obj.name(*args, **kwargs)`` run in the kernel (``obj`` from the kernel, or a model sent as data)."""
