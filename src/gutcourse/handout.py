@@ -1288,7 +1288,50 @@ def serve() -> str:
 
     kernel = get_ipython().kernel
     kernel.shell_handlers[REQUEST] = functools.partial(_answer, kernel)
+    _answer_without_status(kernel)
     return _reply({"ok": True})
+
+
+def _answer_without_status(kernel) -> None:
+    """Take requests before ipykernel's dispatcher, which announces "busy" and "idle" for each message.
+
+    Those two status messages per request (a hundred requests a notebook) go out on IOPub to
+    nobody who waits for them, and the grader's notebook client decodes each later only to
+    drop it. Every other message goes to ipykernel's dispatcher as before; a request still
+    sets the parent of what the student's code prints, runs with the interrupt handler
+    ipykernel gives every handler (the grader's time limit), and flushes output, as ipykernel would.
+    """
+    dispatch = kernel.dispatch_shell
+    if getattr(dispatch, "_gutcourse_requests", False):
+        return
+
+    async def dispatch_shell(msg, /, subshell_id=None, **kwargs):
+        if subshell_id is None and not kwargs and kernel.session is not None:
+            try:
+                idents, frames = kernel.session.feed_identities(msg, copy=False)
+                parsed = kernel.session.deserialize(frames, content=False, copy=False)
+                ours = parsed["header"].get("msg_type") == REQUEST
+            except Exception:
+                ours = False
+            if ours:
+                try:
+                    parsed = kernel.session.deserialize(frames, content=True, copy=False)
+                except Exception:
+                    return  # ipykernel drops a message it cannot read, too
+                kernel.set_parent(idents, parsed, channel="shell")
+                kernel.pre_handler_hook()  # an interrupt stops the student's code, as in any handler
+                try:
+                    _answer(kernel, kernel.shell_stream, idents, parsed)
+                finally:
+                    kernel.post_handler_hook()
+                for stream in (sys.stdout, sys.stderr):
+                    if stream is not None:
+                        stream.flush()
+                return
+        return await dispatch(msg, subshell_id, **kwargs)
+
+    dispatch_shell._gutcourse_requests = True
+    kernel.dispatch_shell = dispatch_shell
 
 
 def _answer(kernel, stream, ident, parent) -> None:
