@@ -16,6 +16,7 @@ This module holds no answers and no expected values: it only moves data.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import json
@@ -37,7 +38,8 @@ MAX_REPLY_TEXT = 40 << 20
 _SCALAR_KINDS = "biufcUSMm"  # numpy dtype kinds stored as lists of values
 #: pandas extension types a hand-out may use (anything else is refused, not looked up).
 _EXTENSION_DTYPES = re.compile(r"^(str|string(\[(python|pyarrow)\])?|U?Int(8|16|32|64)|Float(32|64)|boolean"
-                               r"|datetime64\[(ns|us|ms|s), [A-Za-z0-9_/+\-]{1,64}\])$")
+                               # A zone by name (UTC, Europe/Paris), never a path ("dateutil//etc/x" would open a file)
+                               r"|datetime64\[(ns|us|ms|s), (?=[^\]]{1,64}\])[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,3}\])$")
 
 
 class HandoutError(ValueError):
@@ -1319,11 +1321,20 @@ def _answer_without_status(kernel) -> None:
                 except Exception:
                     return  # ipykernel drops a message it cannot read, too
                 kernel.set_parent(idents, parsed, channel="shell")
-                kernel.pre_handler_hook()  # an interrupt stops the student's code, as in any handler
+                # The reply goes where ipykernel sends a handler's: through its shell-channel thread when it has one.
+                if getattr(kernel, "_supports_kernel_subshells", False):
+                    stream = kernel.shell_channel_thread.manager.get_subshell_to_shell_channel_socket(None)
+                else:
+                    stream = kernel.shell_stream
+                with contextlib.suppress(Exception):
+                    kernel.pre_handler_hook()  # an interrupt stops the student's code, as in any handler
                 try:
-                    _answer(kernel, kernel.shell_stream, idents, parsed)
+                    _answer(kernel, stream, idents, parsed)
+                except KeyboardInterrupt:  # one that lands while the reply is sent: the kernel goes on, as ipykernel's
+                    pass
                 finally:
-                    kernel.post_handler_hook()
+                    with contextlib.suppress(Exception):
+                        kernel.post_handler_hook()
                 for stream in (sys.stdout, sys.stderr):
                     if stream is not None:
                         stream.flush()

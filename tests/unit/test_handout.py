@@ -322,3 +322,15 @@ def test_wide_text_arrays_are_counted_together():
     with pytest.raises(HandoutError, match="in all"):
         decode({"t": "list", "v": [arr] * 12})
     assert len(decode({"t": "list", "v": [{"t": "ndarray", "dtype": "<U3", "shape": [2], "v": ["a", "b"]}] * 50})) == 50
+
+
+def test_a_time_zone_travels_by_name_never_as_a_path():
+    """Red team (round 7): a column typed `datetime64[ns, dateutil//usr/share/zoneinfo/UTC]` made the grader
+    (root) open that path as a time-zone file; only zone names are read now."""
+    column = {"t": "series", "name": None, "index": encode(pd.RangeIndex(1)), "timestamps": ["2024-01-01T00:00:00"]}
+    for zone in ("dateutil//usr/share/zoneinfo/UTC", "/etc/hostname", "../../etc/hostname", "dateutil/../x"):
+        with pytest.raises(HandoutError, match="column of type"):
+            decode({**column, "dtype": f"datetime64[ns, {zone}]"})
+    for zone in ("UTC", "Europe/Paris", "America/Argentina/Buenos_Aires"):
+        series = pd.Series(pd.to_datetime(["2024-01-01"]).tz_localize(zone))
+        assert str(_trip(series).dtype) == str(series.dtype)
