@@ -228,6 +228,7 @@ def _grade_one(assignment: str, student: str) -> tuple[str, bool, float, str, li
     notes = list(notes)
     if stopped:
         notes.append(f"stopped by the grader after {_worker_limit:.0f} s")
+    _freeze_once()
     if not ok:
         folder = course_path(_worker_config, "submitted", assignment, student)
         reason = diagnose(folder, _expected_notebooks(_worker_config, assignment)) or reason
@@ -404,6 +405,20 @@ def _grade_class(config, assignment: str, *, workers: int, force: bool, progress
     return run
 
 
+_frozen = False
+
+
+def _freeze_once() -> None:
+    """After a worker's first submission (its libraries imported): its collections skip what that left."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        import gc
+
+        gc.collect()
+        gc.freeze()
+
+
 def _grade_in_worker(assignment: str, student: str):
     """What a worker runs: ``_grade_one`` as the module holds it when the worker was forked."""
     return _grade_one(assignment, student)
@@ -412,15 +427,27 @@ def _grade_in_worker(assignment: str, student: str):
 def _grade_in_pool(context, workers: int, initargs: tuple, assignment: str, students: list[str],
                    record) -> list[str]:
     """Grade ``students`` in a fresh pool; returns those left unfinished because a worker died."""
+    import gc
+
     broken = []
-    with cf.ProcessPoolExecutor(max_workers=max(1, min(workers, len(students))), mp_context=context,
-                                initializer=_init_worker, initargs=initargs) as pool:
-        futures = {pool.submit(_grade_in_worker, assignment, s): s for s in students}
-        for future in cf.as_completed(futures):
+    # Workers forked while this process's objects are frozen leave them out of their garbage
+    # collections (they are the imports; a worker never frees them). Thawed once all are forked.
+    gc.collect()
+    gc.freeze()
+    try:
+        with cf.ProcessPoolExecutor(max_workers=max(1, min(workers, len(students))), mp_context=context,
+                                    initializer=_init_worker, initargs=initargs) as pool:
             try:
-                record(*future.result())
-            except BrokenProcessPool:
-                broken.append(futures[future])
+                futures = {pool.submit(_grade_in_worker, assignment, s): s for s in students}
+            finally:
+                gc.unfreeze()
+            for future in cf.as_completed(futures):
+                try:
+                    record(*future.result())
+                except BrokenProcessPool:
+                    broken.append(futures[future])
+    finally:
+        gc.unfreeze()  # (a no-op when already thawed)
     return sorted(broken, key=students.index)
 
 
