@@ -431,8 +431,8 @@ def _grade_in_pool(context, workers: int, initargs: tuple, assignment: str, stud
 
     broken = []
     # Workers forked while this process's objects are frozen leave them out of their garbage
-    # collections (they are the imports; a worker never frees them). Thawed once all are forked.
-    gc.collect()
+    # collections (they are the imports; a worker never frees them). Thawed once all are forked,
+    # so this process collects as before.
     gc.freeze()
     try:
         with cf.ProcessPoolExecutor(max_workers=max(1, min(workers, len(students))), mp_context=context,

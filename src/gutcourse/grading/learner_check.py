@@ -124,25 +124,32 @@ def check_notebook(nb_path: str | Path, *, feedback_dir: str | Path | None = Non
     assignment = identify_assignment(nb_path, source_assignments(real_root))
     probe = _prepare_sandbox(real_config, assignment, on_sandbox)
     _preload_libraries(real_config, assignment)
-    with tempfile.TemporaryDirectory(prefix="gutcourse-check-") as tmp:
-        course = Path(tmp) / "course"
-        config = _released_course(real_root, assignment, course)
-        target = submission_dir(config, assignment, STUDENT)
-        target.mkdir(parents=True)
-        shutil.copy(nb_path, target / f"{assignment}.ipynb")
-        write_timestamp(target)
-        probe.join()
-        result = autograde(config, assignment, [STUDENT])[STUDENT]
-        feedback = None
-        if on_result is not None:
-            on_result(SelfCheck(assignment, result, None))
-        if result.error is None:
-            generate_feedback(config, assignment, [STUDENT])
-            html = course_path(config, "feedback", assignment, STUDENT) / f"{assignment}.html"
-            if html.is_file():
-                out_dir = Path(feedback_dir) if feedback_dir else nb_path.parent
-                feedback = out_dir / f"{nb_path.stem}.feedback.html"
-                shutil.copy(html, feedback)
+    import gc
+
+    # What is loaded now stays until the check ends: collections meanwhile skip it.
+    gc.freeze()
+    try:
+        with tempfile.TemporaryDirectory(prefix="gutcourse-check-") as tmp:
+            course = Path(tmp) / "course"
+            config = _released_course(real_root, assignment, course)
+            target = submission_dir(config, assignment, STUDENT)
+            target.mkdir(parents=True)
+            shutil.copy(nb_path, target / f"{assignment}.ipynb")
+            write_timestamp(target)
+            probe.join()
+            result = autograde(config, assignment, [STUDENT])[STUDENT]
+            feedback = None
+            if on_result is not None:
+                on_result(SelfCheck(assignment, result, None))
+            if result.error is None:
+                generate_feedback(config, assignment, [STUDENT])
+                html = course_path(config, "feedback", assignment, STUDENT) / f"{assignment}.html"
+                if html.is_file():
+                    out_dir = Path(feedback_dir) if feedback_dir else nb_path.parent
+                    feedback = out_dir / f"{nb_path.stem}.feedback.html"
+                    shutil.copy(html, feedback)
+    finally:
+        gc.unfreeze()
     return SelfCheck(assignment, result, feedback)
 
 
