@@ -1336,7 +1336,10 @@ def _answer_without_status(kernel) -> None:
                     with contextlib.suppress(Exception):
                         kernel.post_handler_hook()
                 for stream in (sys.stdout, sys.stderr):
-                    if stream is not None:
+                    # Only what the student's code printed: a flush of an empty stream still waits
+                    # for ipykernel's output thread (two waits a request).
+                    if stream is not None and (getattr(stream, "_flush_pending", True)
+                                               or getattr(stream, "_subprocess_flush_pending", False)):
                         stream.flush()
                 return
         return await dispatch(msg, subshell_id, **kwargs)
