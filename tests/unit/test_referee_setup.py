@@ -148,3 +148,28 @@ def test_a_function_that_changes_its_input_is_reported_and_an_unchanged_input_is
     assert given == [1, 0, 3]
     assert referee.notes == ["`observed_genera` changed an argument a test gave it, in place; "
                              "a test that reads that argument again sees the change"]
+
+
+def test_a_tests_own_argument_is_changed_back_even_if_it_took_the_id_of_a_freed_setup_object():
+    """The fresh-clone proof of this session (ps2, `blind21_q41_mutates_input`): the referee kept only the ids of
+    what the setup cells made; a test's table that took the id of one that had since been freed was treated as
+    course data, so the student's change to it was not copied back and a wrong answer kept its point."""
+    from gutcourse.grading.referee import StudentFunction
+    from gutcourse.handout import encode
+
+    referee = Referee(cells(("setup", "setup", "scratch = [0, 0, 0]"), ("q1_1_test", "test", "pass")),
+                      ["setup", "q1_1_test"])
+    referee._run_setup("setup")
+    freed_id = id(referee.ns["scratch"])
+    del referee.ns["scratch"]  # a later cell rebinds the name: the setup cell's list may be freed
+    assert referee.setup_objects.get(freed_id) is not None  # held: its id cannot be reused meanwhile
+
+    class Echo:
+        def ask(self, op, *args, grace):
+            return {"ok": None, "args": [{"ok": encode([1, 0, 3])}]}
+
+    referee.link = Echo()
+    given = [1, 2, 3]
+    referee.setup_objects[id(given)] = [1, 2, 3]  # the same id, another object (what reuse looked like)
+    StudentFunction(referee, "1", "rarefy")(given)
+    assert given == [1, 0, 3]

@@ -418,8 +418,9 @@ class Referee:
         self.link: KernelLink | None = None
         self.grace = 5.0
         self.setup_errors: list[str] = []
-        #: ids of what the setup cells made (the course data): a student's function never changes those
-        self.setup_objects: set[int] = set()
+        #: what the setup cells made (the course data), by id: a student's function never changes those.
+        #: The objects are held, so a test's own object can never take over the id of one that was freed.
+        self.setup_objects: dict[int, object] = {}
         pyplot = sys.modules.get("matplotlib.pyplot")
         self._figures_before = set(pyplot.get_fignums()) if pyplot is not None else set()
 
@@ -558,7 +559,7 @@ class Referee:
             note = f"{what} changed an argument a test gave it, in place; a test that reads that argument again sees the change"
             if note not in self.notes:
                 self.notes.append(note)
-            if id(original) in self.setup_objects:
+            if self.setup_objects.get(id(original)) is original:
                 continue  # the course data the tests compute from stay as the setup cells made them
             try:
                 _write_back(original, self._value(state, what))
@@ -634,7 +635,7 @@ class Referee:
         finally:
             self.ns.offline = False
             out.local.buffer = err.local.buffer = None
-            self.setup_objects = {id(v) for v in self.ns.values()}
+            self.setup_objects = {id(v): v for v in self.ns.values()}
 
     def run_test(self, grade_id: str) -> list[NotebookNode]:
         """Judge one test cell; its outputs as nbgrader would record them from a kernel."""
