@@ -1335,12 +1335,12 @@ def _answer_without_status(kernel) -> None:
                 finally:
                     with contextlib.suppress(Exception):
                         kernel.post_handler_hook()
-                for stream in (sys.stdout, sys.stderr):
+                for output in (sys.stdout, sys.stderr):
                     # Only what the student's code printed: a flush of an empty stream still waits
                     # for ipykernel's output thread (two waits a request).
-                    if stream is not None and (getattr(stream, "_flush_pending", True)
-                                               or getattr(stream, "_subprocess_flush_pending", False)):
-                        stream.flush()
+                    if output is not None and (getattr(output, "_flush_pending", True)
+                                               or getattr(output, "_subprocess_flush_pending", False)):
+                        output.flush()
                 return
         return await dispatch(msg, subshell_id, **kwargs)
 
