@@ -15,15 +15,19 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 
 from ..errors import GutcourseError
 from ._course import course_path, course_root, load_config, source_assignments
 from ._notebooks import grade_id, question_of
-from .autograde import SubmissionResult, autograde, submission_dir, write_timestamp
-from .feedback import generate_feedback
-from .release import release
+
+if TYPE_CHECKING:
+    from .autograde import SubmissionResult
+
+# nbgrader (about a second to import) is imported by ``check_notebook`` once the kernel
+# template has started, so the two overlap.
 
 STUDENT = "self_check"
 
@@ -63,19 +67,23 @@ def identify_assignment(nb_path: Path, known: list[str]) -> str:
 
 
 def _prepare_sandbox(config, assignment: str, on_sandbox) -> threading.Thread:
-    """Probe the sandbox and start the kernel template while the throwaway course is built.
+    """Start the kernel template now and probe the sandbox in a thread, while the course is built.
 
     Both start other processes and mostly wait for them: on a machine with two cores they
-    run beside nbgrader's release instead of before it.
+    run beside the grader's own imports and nbgrader's release instead of before them.
     """
     from . import sandbox
     from .sandbox.forktemplate import _stop_template, warm_up_early
     from .sandbox.platform import _fork_unavailable
     from .sandbox.policy import GradingSandbox
 
+    try:
+        early = warm_up_early(config, assignment)  # its imports overlap the probe and the grader's
+    except Exception:  # the kernel's own start reports whatever went wrong here
+        early = False
+
     def work():
         try:
-            early = warm_up_early(config, assignment)  # its imports overlap the probe
             platform = sandbox.detect(config)
             if on_sandbox is not None:
                 on_sandbox(sandbox.describe(config, platform))
@@ -123,6 +131,9 @@ def check_notebook(nb_path: str | Path, *, feedback_dir: str | Path | None = Non
     real_root = course_root(real_config)
     assignment = identify_assignment(nb_path, source_assignments(real_root))
     probe = _prepare_sandbox(real_config, assignment, on_sandbox)
+    from .autograde import autograde, submission_dir, write_timestamp
+    from .feedback import generate_feedback
+
     _preload_libraries(real_config, assignment)
     import gc
 
@@ -151,6 +162,13 @@ def check_notebook(nb_path: str | Path, *, feedback_dir: str | Path | None = Non
     finally:
         gc.unfreeze()
     return SelfCheck(assignment, result, feedback)
+
+
+def release(config, assignments: list[str]) -> None:
+    """:func:`gutcourse.grading.release.release`, imported when first needed."""
+    from .release import release as release_now
+
+    release_now(config, assignments)
 
 
 def _released_course(real_root: Path, assignment: str, course: Path):

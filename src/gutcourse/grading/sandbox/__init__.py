@@ -39,19 +39,34 @@ modules, tests or ``nbgrader_config.py`` use is importable from here
 
 from __future__ import annotations
 
-from .execute import GuardedExecute
-from .forktemplate import FORK_CLIENT, FORK_SERVER, ForkTemplate, _stop_template, kernel_preloads, warm_up
-from .jail import LAUNCHER, Jail, _processes_of, kill_user, sanitize_folder
-from .kernels import PromptKernelClient, PromptKernelManager, SandboxKernelManager, kill_running_kernels
-from .mounts import _course_paths, _opaque_ancestor, mount_plan
-from .platform import Platform, _fork_unavailable, describe, detect, pin_mode
-from .policy import GradingSandbox
+import importlib
 
-__all__ = [
-    "FORK_CLIENT", "FORK_SERVER", "LAUNCHER", "ForkTemplate", "GradingSandbox", "GuardedExecute", "Jail",
-    "Platform", "PromptKernelClient", "PromptKernelManager", "SandboxKernelManager", "describe", "detect",
-    "kernel_preloads", "kill_running_kernels", "kill_user", "mount_plan", "pin_mode", "sanitize_folder",
-    "warm_up",
-    # private, used by the tests
-    "_course_paths", "_fork_unavailable", "_opaque_ancestor", "_processes_of", "_stop_template",
-]
+#: Each name and the module (in this package) that defines it; imported when first used (PEP 562),
+#: so that the kernel template can start before ``execute`` and ``kernels`` import nbgrader and
+#: jupyter_client.
+_EXPORTS = {
+    "GuardedExecute": "execute",
+    **dict.fromkeys(("FORK_CLIENT", "FORK_SERVER", "ForkTemplate", "_stop_template", "kernel_preloads", "warm_up"),
+                    "forktemplate"),
+    **dict.fromkeys(("LAUNCHER", "Jail", "_processes_of", "kill_user", "sanitize_folder"), "jail"),
+    **dict.fromkeys(("PromptKernelClient", "PromptKernelManager", "SandboxKernelManager", "kill_running_kernels"),
+                    "kernels"),
+    **dict.fromkeys(("_course_paths", "_opaque_ancestor", "mount_plan"), "mounts"),
+    **dict.fromkeys(("Platform", "_fork_unavailable", "describe", "detect", "pin_mode"), "platform"),
+    "GradingSandbox": "policy",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
