@@ -89,9 +89,14 @@ def _cmd_simulate_class(args) -> int:
 
 
 def _cmd_grade(args) -> int:
+    from gutcourse.grading.sandbox import warm_up_workers
+
+    config = _config(args)
+    warm_up_workers(config, args.workers)  # the kernel templates import while nbgrader does, here
+
     from gutcourse.grading import grade_class
 
-    outcomes = grade_class(_config(args), args.assignment, workers=args.workers, force=args.force)
+    outcomes = grade_class(config, args.assignment, workers=args.workers, force=args.force)
     counts = {s: sum(o.status == s for o in outcomes) for s in ("graded", "skipped", "failed")}
     print(f"{args.assignment}: {counts['graded']} graded, {counts['skipped']} unchanged and skipped, "
           f"{counts['failed']} could not be graded")

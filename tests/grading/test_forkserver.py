@@ -274,6 +274,52 @@ def test_the_template_ends_with_its_worker(tmp_path):
             template.process.kill()
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the fork server is Linux only")
+def test_a_grading_run_starts_a_template_per_worker_and_each_worker_takes_its_own(tmp_path):
+    """Templates started before the workers are forked: one per worker, none shared, all ended after."""
+    import json
+
+    config = _course(tmp_path)
+    sandbox.ForkTemplate.start_spares(config, 2)
+    spares = list(sandbox.ForkTemplate._spares)
+    try:
+        assert len(spares) == 2 and all(t.alive() for t in spares)
+        sandbox.ForkTemplate.start_spares(config, 2)
+        assert sandbox.ForkTemplate._spares == spares, "a second call starts no more templates"
+        read, write = os.pipe()
+        children = []
+        for _ in range(3):  # three workers, two templates: the third starts its own
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    os.close(read)
+                    template = sandbox.ForkTemplate.for_this_process(config)
+                    line = json.dumps({"folder": str(template.folder), "adopted": template.adopted,
+                                       "ready": template.ready(timeout=120), "owner": template.owner == os.getpid()})
+                    os.write(write, (line + "\n").encode())
+                    if not template.adopted:
+                        template.stop()
+                    code = 0
+                finally:
+                    os._exit(code)
+            children.append(pid)
+        os.close(write)
+        for pid in children:
+            assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+        with os.fdopen(read) as stream:
+            got = [json.loads(line) for line in stream]
+        assert len(got) == 3 and all(g["ready"] and g["owner"] for g in got), got
+        taken = sorted(g["folder"] for g in got if g["adopted"])
+        assert taken == sorted(str(t.folder) for t in spares), got
+        assert all(t.alive() for t in spares), "a worker that ends leaves its template to the run"
+    finally:
+        sandbox.ForkTemplate.stop_spares()
+    assert sandbox.ForkTemplate._spares == []
+    for template in spares:
+        assert template.process.poll() is not None and not template.folder.exists()
+
+
 # Red-team findings (session 16): a later kernel with the same user id found keys an earlier
 # student's kernel left in the kernel keyrings; kernels got the grader's environment (a database
 # password) and wrote into the grader's own output.

@@ -283,9 +283,13 @@ def grade_class(config, assignment: str, *, workers: int = 2, force: bool = Fals
     kernels had, also written to ``progress``), ``backup`` (the gradebook's copy
     taken first) and ``problems`` (what the check of the gradebook afterwards found).
     """
-    with _course_lock(config):
-        return _grade_class(config, assignment, workers=workers, force=force, progress=progress,
-                            students=students)
+    sandbox.warm_up_workers(config, workers)  # (already started by `gutcourse grade`)
+    try:
+        with _course_lock(config):
+            return _grade_class(config, assignment, workers=workers, force=force, progress=progress,
+                                students=students)
+    finally:
+        sandbox.ForkTemplate.stop_spares()
 
 
 def lock_path(config) -> Path:
@@ -335,6 +339,8 @@ def _grade_class(config, assignment: str, *, workers: int, force: bool, progress
     in_gradebook = _graded_in_gradebook(db_url, assignment)
     run = GradeRun()
     platform = sandbox.detect(config)
+    if sandbox._fork_unavailable(sandbox.GradingSandbox(config=config), platform):
+        sandbox.ForkTemplate.stop_spares()
     run.sandbox = sandbox.describe(config, platform)
     if progress is not None:
         progress.write(run.sandbox + "\n")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 FORK_SERVER = Path(__file__).parent.with_name("_forkserver.py")
 FORK_CLIENT = Path(__file__).parent.with_name("_forkclient.py")
 
+_CLAIMED = "claimed"  # made in a spare template's folder by the worker that takes it
 _SKIP_PRELOAD = ("gutcourse",)  # course code is imported by the kernel itself, never by the template
 _preload_cache: dict[tuple, list[str]] = {}
 _template_lock = __import__("threading").Lock()
@@ -125,9 +127,12 @@ class ForkTemplate:
     """
 
     _current: "ForkTemplate | None" = None
+    #: Templates a grading run started for the workers it is about to fork: each worker claims one.
+    _spares: "list[ForkTemplate]" = []
 
     def __init__(self, modules: list[str]):
         self.owner = os.getpid()
+        self.adopted = False  # started by the parent process, handed to this one (a worker)
         self.modules = modules
         base = tempfile.gettempdir()
         if len(base) > 60 and os.path.isdir("/tmp"):
@@ -166,14 +171,62 @@ class ForkTemplate:
         """
         with _template_lock:
             current = cls._current
-            if current is None or current.owner != os.getpid() or current.process.poll() is not None:
-                current = cls._current = cls(kernel_preloads(config, assignment))
+            if current is None or current.owner != os.getpid() or not current.alive():
+                modules = kernel_preloads(config, assignment)
+                current = cls._current = cls._claim_spare(modules) or cls(modules)
             return current
+
+    @classmethod
+    def start_spares(cls, config, count: int) -> None:
+        """Start ``count`` templates for the workers this process is about to fork (a grading run).
+
+        They import while the run gets ready (its own imports, the sandbox probe, the backup),
+        instead of after each worker has started. A worker takes one with :meth:`for_this_process`
+        (preloads for every assignment, as a worker's own template); :meth:`stop_spares` ends them.
+        """
+        with _template_lock:
+            cls._spares = [t for t in cls._spares if t.owner == os.getpid() and t.alive()]
+            modules = kernel_preloads(config) if len(cls._spares) < count else []
+            while len(cls._spares) < count:
+                cls._spares.append(cls(modules))
+
+    @classmethod
+    def stop_spares(cls) -> None:
+        """End the templates :meth:`start_spares` started here (their workers have ended)."""
+        with _template_lock:
+            spares, cls._spares = cls._spares, []
+        for template in spares:
+            if template.owner == os.getpid():
+                template.stop(at_once=not (template.folder / _CLAIMED).exists())
+
+    @classmethod
+    def _claim_spare(cls, modules: list[str]) -> "ForkTemplate | None":
+        """A template the parent started for its workers, if one is left: claimed by this process only."""
+        for template in cls._spares:
+            if template.owner == os.getpid() or template.modules != modules or not template.alive():
+                continue
+            try:  # the parent's other workers hold the same list: the first to make the file takes it
+                os.close(os.open(template.folder / _CLAIMED, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except OSError:
+                continue
+            template.owner, template.adopted = os.getpid(), True
+            return template
+        return None
+
+    def alive(self) -> bool:
+        """Whether the template process runs (a process that did not start it cannot wait for it)."""
+        if self.owner == os.getpid() and not self.adopted:
+            return self.process.poll() is None
+        try:
+            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
+        except OSError:
+            return False
+        return stat.rsplit(")", 1)[-1].split()[:1] not in (["Z"], ["X"])
 
     def ready(self, timeout: float = 300) -> bool:
         """Wait until the template listens; False (with ``error`` set) if it cannot."""
         if self.info is not None:
-            return self.process.poll() is None
+            return self.alive()
         if self.error:
             return False
         import select
@@ -195,11 +248,21 @@ class ForkTemplate:
     def client_command(self, jail: "Jail", cmd: list[str]) -> list[str]:
         return [sys.executable, "-I", "-S", str(FORK_CLIENT), self.socket, json.dumps(jail.spec()), "--", *cmd]
 
-    def stop(self) -> None:
+    def stop(self, at_once: bool = False) -> None:
+        """End the template (``at_once``: without letting it end its kernels first; it has none)."""
         if self.owner != os.getpid():
             return  # a forked worker's copy of its parent's template is not its to stop
+        if self.adopted:  # the parent waits for it and removes its folder; its kernels end with it
+            try:
+                self.process.stdin.close()
+                os.kill(self.process.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            return
         if self.process.poll() is None:
             try:
+                if at_once:
+                    self.process.kill()
                 self.process.stdin.close()
                 self.process.wait(timeout=5)
             except (OSError, subprocess.TimeoutExpired):
@@ -222,17 +285,32 @@ def warm_up_early(config, assignment: str | None = None) -> bool:
     (seconds) then run while the probe does. True if a template was started; if the probe then
     finds no namespaces sandbox, stop it with :func:`_stop_template`.
     """
-    policy = GradingSandbox(config=config)
-    likely = (policy.enabled and policy.isolate_files and policy.fork_server and sys.platform.startswith("linux")
-              and hasattr(os, "geteuid") and os.geteuid() == 0)
+    likely = _fork_likely(GradingSandbox(config=config))
     if likely:
         ForkTemplate.for_this_process(config, assignment)
-    return bool(likely)
+    return likely
+
+
+def _fork_likely(policy: GradingSandbox) -> bool:
+    """Kernels will be forked unless the probe finds no namespaces sandbox: Linux, as root, fork server on."""
+    return bool(policy.enabled and policy.isolate_files and policy.fork_server and sys.platform.startswith("linux")
+                and hasattr(os, "geteuid") and os.geteuid() == 0)
+
+
+def warm_up_workers(config, workers: int) -> None:
+    """Start the kernel templates of a grading run's ``workers`` now, where kernels will most likely be forked.
+
+    As :func:`warm_up_early`; the run stops them with :func:`_stop_template` if its probe finds
+    no namespaces sandbox, and at its end.
+    """
+    if _fork_likely(GradingSandbox(config=config)):
+        ForkTemplate.start_spares(config, workers)
 
 
 def _stop_template() -> None:
     if ForkTemplate._current is not None:
         ForkTemplate._current.stop()
+    ForkTemplate.stop_spares()
 
 
 import atexit  # noqa: E402
