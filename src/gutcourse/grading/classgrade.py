@@ -173,9 +173,11 @@ def _graded_in_gradebook(db_url: str, assignment: str) -> set[str]:
 
 
 # Workers are forked from this process where the platform allows it: they inherit the
-# imports of nbgrader and its dependencies (about 1.5 s of CPU per worker with "spawn").
-# Nothing that forking would duplicate is open at that point: no threads, no event loop,
-# no database connection (every Gradebook above was closed).
+# imports of nbgrader and its dependencies (about 1.5 s of CPU per worker with "spawn"), and
+# the libraries of the assignment's setup cells, which the referee runs (another 1.5 s).
+# Nothing that forking would duplicate is open at that point: no Python threads, no event
+# loop, no database connection (every Gradebook above was closed). NumPy's OpenBLAS keeps
+# threads of its own, which it stops before a fork and starts again after (pthread_atfork).
 _START_METHOD = "fork" if sys.platform == "linux" else "spawn"
 
 
@@ -380,6 +382,8 @@ def _grade_class(config, assignment: str, *, workers: int, force: bool, progress
                                "back it up with the database's own tools first (docs/security.md)")
             if progress is not None:
                 progress.write(f"gradebook: {run.backup_note}\n")
+        if _START_METHOD == "fork":
+            sandbox.preload_setup_libraries(config, assignment)
         context = multiprocessing.get_context(_START_METHOD)
         initargs = (str(root), db_url, platform)
 

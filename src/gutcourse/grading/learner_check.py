@@ -8,7 +8,6 @@ code) is written next to the notebook. The learner's file is only read.
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 import tempfile
@@ -99,23 +98,6 @@ def _prepare_sandbox(config, assignment: str, on_sandbox) -> threading.Thread:
     return thread
 
 
-def _preload_libraries(config, assignment: str) -> None:
-    """Import the libraries of the assignment's setup cells now, while the sandbox is probed.
-
-    The grader runs the setup cells too (to judge the tests); importing them here overlaps
-    the probe and the kernel template's start, instead of following them. Done in this
-    thread: two threads importing the same modules at once could trip over each other.
-    """
-    from .sandbox import kernel_preloads
-
-    for module in kernel_preloads(config, assignment):
-        if module.split(".")[0] != "ipykernel":
-            try:
-                importlib.import_module(module)
-            except Exception:  # the setup cell reports it when the grader runs it
-                pass
-
-
 def check_notebook(nb_path: str | Path, *, feedback_dir: str | Path | None = None,
                    on_result=None, on_sandbox=None) -> SelfCheck:
     """Grade ``nb_path`` against the full tests in a throwaway course.
@@ -134,7 +116,11 @@ def check_notebook(nb_path: str | Path, *, feedback_dir: str | Path | None = Non
     from .autograde import autograde, submission_dir, write_timestamp
     from .feedback import generate_feedback
 
-    _preload_libraries(real_config, assignment)
+    from .sandbox import preload_setup_libraries
+
+    # The grader runs the setup cells too (to judge the tests): their imports overlap the probe
+    # and the template's start, instead of following them.
+    preload_setup_libraries(real_config, assignment)
     import gc
 
     # What is loaded now stays until the check ends: collections meanwhile skip it.

@@ -46,8 +46,8 @@ import importlib
 #: jupyter_client.
 _EXPORTS = {
     "GuardedExecute": "execute",
-    **dict.fromkeys(("FORK_CLIENT", "FORK_SERVER", "ForkTemplate", "_stop_template", "kernel_preloads", "warm_up",
-                     "warm_up_workers"),
+    **dict.fromkeys(("FORK_CLIENT", "FORK_SERVER", "ForkTemplate", "_stop_template", "kernel_preloads",
+                     "preload_setup_libraries", "warm_up", "warm_up_workers"),
                     "forktemplate"),
     **dict.fromkeys(("LAUNCHER", "Jail", "_processes_of", "kill_user", "sanitize_folder"), "jail"),
     **dict.fromkeys(("PromptKernelClient", "PromptKernelManager", "SandboxKernelManager", "kill_running_kernels"),

@@ -79,6 +79,24 @@ def kernel_preloads(config, assignment: str | None = None) -> list[str]:
     return modules
 
 
+def preload_setup_libraries(config, assignment: str | None = None) -> None:
+    """Import, in this process, the libraries of the setup cells (what :func:`kernel_preloads` lists).
+
+    The grader runs the setup cells as well, to judge the tests: importing their libraries
+    early puts that cost where it overlaps something else (the sandbox probe, the templates'
+    start), or, in a grading run, before the workers are forked, which then share them.
+    ipykernel is left out: the grader runs no kernel. Call it from one thread at a time.
+    """
+    import importlib
+
+    for module in kernel_preloads(config, assignment):
+        if module.split(".")[0] != "ipykernel":
+            try:
+                importlib.import_module(module)
+            except Exception:  # the setup cell reports it when the grader runs it
+                pass
+
+
 def _importable(name: str) -> bool:
     """Whether module ``name`` can be imported, found without importing it or its parents here.
 
