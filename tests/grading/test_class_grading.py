@@ -2,6 +2,7 @@
 
 import hashlib
 import html
+import json
 import os
 import re
 import shutil
@@ -279,6 +280,42 @@ def test_a_grading_worker_that_dies_costs_only_its_own_submission(released, grad
     assert run[victim].status == "failed" and "worker died" in run[victim].reason
     assert [s for s, o in run.items() if s != victim and "worker died" in o.reason] == []
     baseline = {s: o.status for s, o in graded[1].items()}  # the same class graded without a death
+    assert {s: o.status for s, o in run.items() if s != victim} == \
+        {s: status for s, status in baseline.items() if s != victim}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the patched function reaches workers only when they are forked")
+def test_a_worker_stuck_holding_the_interpreter_is_stopped_and_only_its_submission_fails(
+        released, graded, tmp_path, monkeypatch):
+    """Red team round 8: a hidden test's regular expression on a huge label held a worker for hours.
+
+    The worker's own watchdog is a thread and cannot run while the grader's code holds Python's
+    lock; the run stops such a worker from outside, fails that submission, and grades the rest.
+    """
+    import re
+
+    from gutcourse.grading import classgrade
+
+    course = copy_course(released[0], tmp_path / "course")
+    config = load_config(course_root=course)
+    students = classgrade.submitted_students(config, A)
+    victim = students[len(students) // 2]
+    grade_one = classgrade._grade_one
+
+    def stuck_on_the_victim(assignment, student):  # runs in the forked workers
+        if student == victim:
+            # On the board as if it had been at it for hours already: no other submission can look
+            # stuck however slow this machine is, and the run need not wait out the real limit.
+            with open(os.path.join(classgrade._worker_board, str(os.getpid())), "w", encoding="utf-8") as note:
+                json.dump({"student": student, "since": time.monotonic() - 36_000}, note)
+            re.match(r"(a*)*b", "a" * 40)  # holds the interpreter's lock for far longer than any test runs
+        return grade_one(assignment, student)
+
+    monkeypatch.setattr(classgrade, "_grade_one", stuck_on_the_victim)
+    run = {o.student: o for o in grade_class(config, A, workers=2, progress=None)}
+    limit = classgrade._stuck_after(config)
+    assert run[victim].status == "failed" and f"did not finish in {limit:.0f} s" in run[victim].reason, run[victim]
+    baseline = {s: o.status for s, o in graded[1].items()}  # the same class graded without it
     assert {s: o.status for s, o in run.items() if s != victim} == \
         {s: status for s, status in baseline.items() if s != victim}
 

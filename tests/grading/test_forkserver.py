@@ -312,7 +312,10 @@ def test_a_grading_run_starts_a_template_per_worker_and_each_worker_takes_its_ow
         assert len(got) == 3 and all(g["ready"] and g["owner"] for g in got), got
         taken = sorted(g["folder"] for g in got if g["adopted"])
         assert taken == sorted(str(t.folder) for t in spares), got
-        assert all(t.alive() for t in spares), "a worker that ends leaves its template to the run"
+        assert all(t.alive() for t in spares), "this process still holds the templates' pipes"
+        sandbox.ForkTemplate.hand_over_spares()  # as a run does once its workers are forked
+        for template in spares:  # their workers have ended: so do they
+            assert template.process.wait(timeout=60) == 0 and not template.folder.exists()
     finally:
         sandbox.ForkTemplate.stop_spares()
     assert sandbox.ForkTemplate._spares == []

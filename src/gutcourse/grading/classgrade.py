@@ -25,6 +25,7 @@ processes, all writing to the same gradebook:
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import hashlib
 import json
 import multiprocessing
@@ -185,10 +186,12 @@ _START_METHOD = "fork" if sys.platform == "linux" else "spawn"
 _worker_config = None
 _worker_api = None
 _worker_limit = 0.0
+_worker_board = ""  # the folder where this worker says which submission it grades, since when
 
 
-def _init_worker(root: str, db_url: str, platform: sandbox.Platform) -> None:
-    global _worker_config, _worker_api, _worker_limit
+def _init_worker(root: str, db_url: str, platform: sandbox.Platform, board: str = "") -> None:
+    global _worker_config, _worker_api, _worker_limit, _worker_board
+    _worker_board = board
     from ._shared_engine import install as _one_engine_per_worker
 
     sandbox.pin_mode(platform)  # probed once by the coordinator
@@ -207,9 +210,51 @@ def _expected_notebooks(config, assignment: str) -> list[str]:
     return sorted(p.stem for p in course_path(config, "source", assignment).glob("*.ipynb"))
 
 
+def _post(student: str | None) -> None:
+    """Say on the run's board which submission this worker grades now (None: none)."""
+    if not _worker_board:
+        return
+    path = os.path.join(_worker_board, str(os.getpid()))
+    try:
+        with open(path + ".new", "w", encoding="utf-8") as note:
+            json.dump({"student": student, "since": time.monotonic()}, note)
+        os.replace(path + ".new", path)
+    except OSError:
+        pass
+
+
+def _read_board(board: str) -> list[tuple[int, str, float]]:
+    """(worker pid, student, seconds on it) for each worker grading a submission now."""
+    busy = []
+    now = time.monotonic()
+    for entry in os.scandir(board):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(entry.path, encoding="utf-8") as note:
+                said = json.load(note)
+        except (OSError, ValueError):
+            continue
+        if said.get("student"):
+            busy.append((int(entry.name), str(said["student"]), now - float(said["since"])))
+    return busy
+
+
+def _stuck_after(config) -> float:
+    """Seconds on one submission after which the run stops that worker from outside.
+
+    The worker's own watchdog (``_worker_limit``) fires a minute earlier, but it is a thread:
+    code of the grader's that holds Python's lock (a regular expression on a huge string,
+    a C extension's loop) keeps it from running. Stopping the process always works.
+    """
+    policy = sandbox.GradingSandbox(config=config)
+    return policy.submission_timeout + 2 * policy.interrupt_grace + 120
+
+
 def _grade_one(assignment: str, student: str) -> tuple[str, bool, float, str, list[str]]:
     started = time.perf_counter()
     stopped = []
+    _post(student)
 
     def last_resort():
         stopped.append(sandbox.kill_running_kernels())
@@ -234,6 +279,7 @@ def _grade_one(assignment: str, student: str) -> tuple[str, bool, float, str, li
     if not ok:
         folder = course_path(_worker_config, "submitted", assignment, student)
         reason = diagnose(folder, _expected_notebooks(_worker_config, assignment)) or reason
+    _post(None)
     return student, ok, time.perf_counter() - started, reason, notes
 
 
@@ -401,11 +447,14 @@ def _grade_class(config, assignment: str, *, workers: int, force: bool, progress
         # submission not finished yet is given to a fresh pool; what breaks that one too is
         # graded alone, each in a pool of its own, so only the submission that kills its
         # worker is reported as failed.
-        broken = _grade_in_pool(context, workers, initargs, assignment, todo, record)
+        # A worker stuck on one submission past ``_stuck_after`` is stopped the same way, and
+        # that submission is reported as failed at once (it is not graded again).
+        limit = _stuck_after(config)
+        broken = _grade_in_pool(context, workers, initargs, assignment, todo, record, limit)
         if broken:
-            broken = _grade_in_pool(context, workers, initargs, assignment, broken, record)
+            broken = _grade_in_pool(context, workers, initargs, assignment, broken, record, limit)
         for student in broken:
-            if _grade_in_pool(context, 1, initargs, assignment, [student], record):
+            if _grade_in_pool(context, 1, initargs, assignment, [student], record, limit):
                 record(student, False, 0.0,
                        "the grading worker died while grading this submission (killed from outside, "
                        "or out of memory); run `gutcourse grade` again to retry it", [])
@@ -435,27 +484,50 @@ def _grade_in_worker(assignment: str, student: str):
 
 
 def _grade_in_pool(context, workers: int, initargs: tuple, assignment: str, students: list[str],
-                   record) -> list[str]:
-    """Grade ``students`` in a fresh pool; returns those left unfinished because a worker died."""
+                   record, limit: float = float("inf")) -> list[str]:
+    """Grade ``students`` in a fresh pool; returns those left unfinished because a worker died.
+
+    A worker on one submission for more than ``limit`` seconds is killed; that submission is
+    recorded as failed, and the pool's other unfinished ones are returned with the rest.
+    """
     import gc
+    import signal
+    import tempfile
 
     broken = []
+    stopped: dict[str, float] = {}
     # Workers forked while this process's objects are frozen leave them out of their garbage
     # collections (they are the imports; a worker never frees them). Thawed once all are forked,
     # so this process collects as before.
     gc.freeze()
     try:
-        with cf.ProcessPoolExecutor(max_workers=max(1, min(workers, len(students))), mp_context=context,
-                                    initializer=_init_worker, initargs=initargs) as pool:
+        with tempfile.TemporaryDirectory(prefix="gutcourse-workers-") as board, \
+                cf.ProcessPoolExecutor(max_workers=max(1, min(workers, len(students))), mp_context=context,
+                                       initializer=_init_worker, initargs=(*initargs, board)) as pool:
             try:
                 futures = {pool.submit(_grade_in_worker, assignment, s): s for s in students}
             finally:
                 gc.unfreeze()
-            for future in cf.as_completed(futures):
-                try:
-                    record(*future.result())
-                except BrokenProcessPool:
-                    broken.append(futures[future])
+            sandbox.ForkTemplate.hand_over_spares()  # the workers are forked (all at once, by fork)
+            pending = set(futures)
+            while pending:
+                done, pending = cf.wait(pending, timeout=min(5.0, limit), return_when=cf.FIRST_COMPLETED)
+                for future in done:
+                    student = futures[future]
+                    try:
+                        record(*future.result())
+                    except BrokenProcessPool:
+                        if student in stopped:
+                            record(student, False, stopped[student],
+                                   f"grading it did not finish in {limit:.0f} s, so the grader stopped its "
+                                   f"worker; nothing of it was graded (run the notebook yourself to see why)", [])
+                        else:
+                            broken.append(student)
+                for pid, student, seconds in _read_board(board):
+                    if seconds > limit and student not in stopped:
+                        stopped[student] = seconds
+                        with contextlib.suppress(OSError):
+                            os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
     finally:
         gc.unfreeze()  # (a no-op when already thawed)
     return sorted(broken, key=students.index)

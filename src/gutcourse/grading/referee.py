@@ -40,9 +40,28 @@ log = logging.getLogger(__name__)
 
 #: The kernel's answer to one request may be at most this large (bytes on the wire).
 MAX_REPLY = 64 << 20
+#: Most brackets and braces, and most commas, a message from the kernel may hold. Parsed, JSON
+#: like ``[],`` takes about 80 bytes for each 3 of text: 64 MB of it would be 3 GB of the grader's
+#: memory. Within these a message parses into at most a few hundred MB; a hand-out holds at most
+#: ``handout.MAX_ITEMS`` values, so a legitimate one stays well inside them.
+MAX_CONTAINERS = 1_000_000
+MAX_COMMAS = 3_000_000
 #: Longest message a test cell's error output shows (the kernel's own errors are cut at 2,000 characters too).
 MAX_MESSAGE = 2000
 _BUILTINS = frozenset(dir(builtins))
+
+
+class _TooManyObjects(ValueError):
+    pass
+
+
+def _check_parse_size(text) -> None:
+    """Refuse JSON text that would parse into more objects than :data:`MAX_CONTAINERS` / :data:`MAX_COMMAS`."""
+    if not isinstance(text, (str, bytes)):
+        text = bytes(text)
+    brackets, braces, commas = ("[", "{", ",") if isinstance(text, str) else (b"[", b"{", b",")
+    if text.count(brackets) + text.count(braces) > MAX_CONTAINERS or text.count(commas) > MAX_COMMAS:
+        raise _TooManyObjects("the kernel's answer was too large to read")
 
 
 class KernelGone(BaseException):
@@ -113,6 +132,20 @@ class KernelLink:
         self.context = _Context()
         self.kc = BlockingKernelClient(context=self.context)
         self.kc.load_connection_info(km.get_connection_info())
+        # Every message this client reads is parsed only after its size in objects is checked:
+        # the kernel can send any JSON (as a reply, or unasked), and parsing happens in the grader.
+        self.oversized = False
+        unpack = self.kc.session.unpack
+
+        def bounded_unpack(data, _unpack=unpack):
+            try:
+                _check_parse_size(data)
+            except _TooManyObjects:
+                self.oversized = True
+                raise
+            return _unpack(data)
+
+        self.kc.session.unpack = bounded_unpack
         self.kc.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
         self.requests = 0
         self.dead = False
@@ -145,6 +178,9 @@ class KernelLink:
                 reply = self.kc.get_shell_msg(timeout=min(0.5, left))
             except Exception:  # queue.Empty
                 reply = None
+            if self.oversized:
+                self.oversized = False
+                raise handout.HandoutError("the kernel's answer was too large to read")
             parent = reply.get("parent_header") if isinstance(reply, dict) else None
             if isinstance(parent, dict) and parent.get("msg_id") == msg_id:
                 return reply
@@ -210,7 +246,10 @@ class KernelLink:
                 text = ast.literal_eval(text)  # a string's repr, as IPython shows a value
                 if not isinstance(text, str):
                     raise ValueError
+            _check_parse_size(text)
             payload = json.loads(text)
+        except _TooManyObjects as err:
+            raise handout.HandoutError(str(err)) from None
         except (ValueError, SyntaxError, RecursionError, MemoryError):
             raise handout.HandoutError("the kernel's answer was malformed") from None
         if not isinstance(payload, dict):

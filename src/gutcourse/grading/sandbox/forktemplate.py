@@ -8,6 +8,7 @@ which stands in for the forked kernel. The scripts are run by path and stay in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -228,8 +229,25 @@ class ForkTemplate:
             except OSError:
                 continue
             template.owner, template.adopted = os.getpid(), True
+            for other in cls._spares:  # the others' pipes stay with their own workers only
+                if other is not template:
+                    with contextlib.suppress(OSError):
+                        other.process.stdin.close()
             return template
         return None
+
+    @classmethod
+    def hand_over_spares(cls) -> None:
+        """Once the workers are forked, let go of the spares' pipes: each template then ends with its worker.
+
+        A template ends when its standard input closes. Its worker holds the pipe, and closes
+        those of the other spares when it takes its own: a worker that dies (killed from outside,
+        out of memory) ends its template, and the template its kernels, as a worker's own would.
+        """
+        for template in cls._spares:
+            if template.owner == os.getpid() and not template.adopted:
+                with contextlib.suppress(OSError):
+                    template.process.stdin.close()
 
     def alive(self) -> bool:
         """Whether the template process runs (a process that did not start it cannot wait for it)."""
