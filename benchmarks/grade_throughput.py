@@ -19,10 +19,14 @@ course-configuration method are compared and the script fails if they differ; th
 run is compared too and where it differs the students are listed (stock nbgrader may not
 grade a damaged notebook that the course's configuration repairs).
 
+`--rounds 3` runs the baseline and method 3 twice more, in turn (method 3 first in the second
+round), and prints the speed-up of each round and of their totals: this machine's speed can
+drift by a third within minutes, and the two methods run minutes apart.
+
 `--scale 40,200,400` then grades classes of those sizes with method 3 (and the baseline
 at the first size) and prints seconds per submission for each: it should stay flat.
 
-    .venv/bin/python benchmarks/grade_throughput.py [--students 40] [--workers 2] [--assignment A]
+    .venv/bin/python benchmarks/grade_throughput.py [--students 40] [--workers 2] [--assignment A] [--rounds 3]
     .venv/bin/python benchmarks/grade_throughput.py --assignment ps0_orientation --scale 40,200,400
 """
 
@@ -145,6 +149,10 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--extended", action="store_true", help="also the stock, one-worker and no-sandbox runs")
     parser.add_argument("--scale", metavar="N,N,...", help="class sizes for the seconds-per-submission check")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the baseline and the fork server again, in turn (fork server first in even "
+                             "rounds), so that a machine that speeds up or slows down during the run biases "
+                             "neither; the speed-up is then the ratio of the totals")
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="gutcourse-bench-"))
@@ -174,14 +182,32 @@ def main() -> int:
             shutil.copytree(base, course)
             seconds[label] = _timed(cmd, course, cwd, config_dir)
             grades[label] = _grades(course, A)
+        fork_label = f"gutcourse grade --workers {W}, fork server"
+        rounds = [(seconds[BASELINE], seconds[fork_label])]
+        for r in range(1, args.rounds):
+            timed = {}
+            for label in ((fork_label, BASELINE) if r % 2 else (BASELINE, fork_label)):
+                cmd, cwd, config_dir = runs[label]
+                course = scratch / f"round{r}-{len(timed)}"
+                shutil.copytree(base, course)
+                timed[label] = _timed(cmd, course, cwd, config_dir)
+                grades[f"{label}, round {r + 1}"] = _grades(course, A)
+                shutil.rmtree(course, ignore_errors=True)
+            rounds.append((timed[BASELINE], timed[fork_label]))
 
         baseline = seconds[BASELINE]
         print(f"{args.students} submissions of {A}, {os.cpu_count()} CPUs")
         print(f"{'method':<46} {'seconds':>8} {'s/subm':>7} {'speed-up':>9}")
         for label, s in seconds.items():
             print(f"{label:<46} {s:8.1f} {s / args.students:7.2f} {baseline / s:8.2f}x")
-        fork, fresh = seconds[f"gutcourse grade --workers {W}, fork server"], \
-            seconds[f"gutcourse grade --workers {W}, new interpreters"]
+        if len(rounds) > 1:
+            print(f"baseline and fork server in {len(rounds)} rounds (in turn):")
+            for r, (b, f) in enumerate(rounds, 1):
+                print(f"  round {r}: {b:7.1f} s and {f:6.1f} s, {b / f:.2f}x")
+            total_b, total_f = sum(b for b, _ in rounds), sum(f for _, f in rounds)
+            print(f"  all rounds: {total_b / len(rounds) / args.students:.2f} and {total_f / len(rounds) / args.students:.2f} "
+                  f"s per submission, {total_b / total_f:.2f}x")
+        fork, fresh = seconds[fork_label], seconds[f"gutcourse grade --workers {W}, new interpreters"]
         print(f"fork server against new interpreters, {W} workers: {fresh / fork:.2f}x")
         in_kernel = seconds[IN_KERNEL.format(W=W)]
         print(f"tests judged outside the kernel (referee) against tests in the kernel, fork server: "
