@@ -32,6 +32,8 @@ c.LimitOutput.max_traceback = 50
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "gutcourse.grading.feedback.HideHiddenTests",
+    # A submission's HTML, markdown and scripts are made inert: instructors open these pages too.
+    "gutcourse.grading.feedback.SanitizeFeedbackHTML",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
