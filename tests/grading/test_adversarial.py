@@ -303,6 +303,10 @@ print('TEMPLATE-HUNT', {'others': _others, 'signalled': _signalled, 'sockets': _
     subs["in_place"] = fill_answers(rel, src, {"q2_1_mg_l_to_mg_dl": in_place})
     subs["hidden_mutation"] = fill_answers(rel, src, {"q2_1_mg_l_to_mg_dl": in_place + (
         "\nimport gutcourse.handout as _h\n_h._after = lambda args: [None] * len(args)")})
+    # Red team round 8: the same patch through a module name built at run time.
+    subs["hidden_mutation_quiet"] = fill_answers(rel, src, {"q2_1_mg_l_to_mg_dl": in_place + (
+        "\nimport importlib\n_h = importlib.import_module('gutcourse.' + 'hand' + 'out')"
+        "\n_h._after = lambda args, sent=None: [None] * len(args)")})
 
     # Issue 12: tricks on checks that run in the student's process. Test cells are judged by the
     # referee, outside the kernel, so each of these scores what its answers (WRONG_Q2_1) score alone.
@@ -863,3 +867,9 @@ def test_backup_before_each_run_restore_and_kill_at_start(graded, tmp_path, monk
     assert integrity_problems(db) == []
     assert cli.main(["gradebook", "list"]) == 0
     assert capsys.readouterr().out.splitlines()[0].endswith("-before-restore.db")
+
+
+def test_hiding_a_change_to_the_input_through_a_built_module_name_is_reported_for_review(graded):
+    """Red team round 8: importlib.import_module('gutcourse.' + 'hand' + 'out') got the point with no note."""
+    notes = graded.outcome["hidden_mutation_quiet"].notes
+    assert any("tampering" in n and "gutcourse.handout" in n and "_h._after" in n for n in notes), notes

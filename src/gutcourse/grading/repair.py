@@ -190,10 +190,22 @@ _COMPARISONS = {"isclose", "allclose", "array_equal", "array_equiv", "assert_all
                 "equals", "testing"}
 _INTERNALS = {"__code__", "__globals__", "__defaults__", "__kwdefaults__", "__builtins__"}
 _RISKY_CALLS = {"exec", "eval", "compile", "__import__", "setattr", "delattr",
+                # what reaches a module by a name built at run time (red team round 8)
+                "import_module", "reload",
                 # what could blind the grader's watch on a function (a profiler, its frames, another thread)
                 "setprofile", "getprofile", "settrace", "gettrace", "_getframe", "vars"}
-_RISKY_MODULES = {"builtins", "ctypes", "gc", "threading", "_thread", "multiprocessing"}
+_RISKY_MODULES = {"builtins", "ctypes", "gc", "threading", "_thread", "multiprocessing",
+                  # modules that import or find a module by a computed name, or hand out frames
+                  "importlib", "imp", "runpy", "pkgutil", "inspect", "pickle", "marshal"}
 _KERNEL_HOOKS = {"set_custom_exc", "showtraceback", "register", "displayhook", "excepthook"}
+# Reading these reaches a module, its namespace or a caller's without naming it: no answer needs them.
+_REACH_ATTRS = {"__dict__", "__globals__", "__builtins__", "__subclasses__", "__getattribute__", "__loader__",
+                "__spec__", "__import__", "__self__", "f_globals", "f_locals", "f_back", "tb_frame", "gi_frame",
+                "cr_frame", "ag_frame"}
+_REACH_NAMES = {"__builtins__", "__import__", "__loader__", "__spec__", "import_module"}
+# Names a student could reach through getattr(obj, "...") as well as by writing them.
+_REACH_STRINGS = _REACH_ATTRS | _INTERNALS | {"modules", "import_module", "handout", "__code__"}
+_GETATTRS = {"getattr", "attrgetter"}
 
 
 def _root_name(node) -> str | None:
@@ -214,15 +226,169 @@ def _parse(source: str):
             return None
 
 
-def _findings(tree) -> list[str]:
+def _folded(node) -> str | None:
+    """The string an expression of string constants builds ('gutcourse.' + 'hand' + 'out'), else None."""
+    if isinstance(node, ast.Constant):
+        return node.value if isinstance(node.value, str) else None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _folded(node.left), _folded(node.right)
+        return None if left is None or right is None else left + right
+    if isinstance(node, ast.JoinedStr):
+        parts = [_folded(v.value if isinstance(v, ast.FormattedValue) else v) for v in node.values]
+        return None if None in parts else "".join(parts)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join" \
+            and len(node.args) == 1 and isinstance(node.args[0], (ast.List, ast.Tuple)) and not node.keywords:
+        sep, parts = _folded(node.func.value), [_folded(e) for e in node.args[0].elts]
+        return None if sep is None or None in parts else sep.join(parts)
+    return None
+
+
+def _names_handout(text: str | None) -> bool:
+    return text is not None and ("gutcourse.handout" in text or text.strip() == "handout")
+
+
+def _called_name(node) -> str | None:
+    return node.func.id if isinstance(node.func, ast.Name) else \
+        node.func.attr if isinstance(node.func, ast.Attribute) else None
+
+
+class _Known:
+    """What the notebook's imports and assignments bind, for a scan of one cell at a time.
+
+    ``modules``: names bound by an import, in any cell (module-like: getattr on them with a computed name
+    is flagged); ``sys``: names of the sys module; ``gutcourse``: names of the course's own modules
+    (``import gutcourse.handout as _h``); ``reached``: names a student cell bound to what a computed name
+    reached (a module from ``importlib.import_module``, ``sys.modules``, a ``__dict__``...). Assigning to
+    an attribute or item of the last two is flagged.
+    """
+
+    def __init__(self, trees=(), locked=()):
+        self.modules: set[str] = {"sys", "builtins", "importlib", "gutcourse"}
+        self.sys: set[str] = {"sys"}
+        self.gutcourse: set[str] = set()
+        self.reached: set[str] = set()
+        self.aliases: dict[str, str] = {}  # im -> import_module, after `from importlib import import_module as im`
+        trees = [t for t in trees if t is not None]
+        bindings, students = [], {id(t) for t in trees}
+        for tree in trees + [t for t in locked if t is not None]:
+            student = id(tree) in students
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    for alias in node.names:
+                        self.modules.add(alias.asname or alias.name.split(".")[0])
+                        if alias.name == "sys" and alias.asname:
+                            self.sys.add(alias.asname)
+                        if alias.asname and alias.name.startswith("gutcourse."):
+                            self.gutcourse.add(alias.asname)
+                elif isinstance(node, ast.ImportFrom):
+                    for alias in node.names:
+                        bound = alias.asname or alias.name
+                        self.modules.add(bound)
+                        if (node.module or "") == "gutcourse" and _is_gutcourse_module(alias.name):
+                            self.gutcourse.add(bound)
+                        if alias.asname and alias.name in _RISKY_CALLS | _GETATTRS:
+                            self.aliases[alias.asname] = alias.name
+                        if node.module == "sys" and alias.name == "modules" and student:
+                            self.reached.add(bound)
+                elif student and (binding := self._binding(node)):
+                    bindings.append(binding)
+                    names, value = binding
+                    if isinstance(node, ast.Assign) and isinstance(value, (ast.Name, ast.Attribute)):  # f = eval
+                        name = value.id if isinstance(value, ast.Name) else value.attr
+                        if name in _RISKY_CALLS | _GETATTRS:
+                            self.aliases.update((t.id, name) for t in node.targets if isinstance(t, ast.Name))
+        changed = bool(self.reached) or any(self._reaches_in(value) for _, value in bindings)
+        while changed:  # a name bound to what reached a module, or to an alias of one (_h2 = _h)
+            changed = False
+            for names, value in bindings:
+                if not names <= self.reached and self._reaches_in(value):
+                    self.reached |= names
+                    changed = True
+
+    @staticmethod
+    def _binding(node):
+        """(names bound, the expression bound to them) for an assignment, a loop, a with; else None."""
+        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            value = node.value
+        elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+            targets, value = [node.target], node.iter
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            targets, value = [node.optional_vars], node.context_expr
+        else:
+            return None
+        names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        return (names, value) if names else None
+
+    def _reaches_in(self, value) -> bool:
+        return any(self.reaches(n) for n in ast.walk(value))
+
+    def called(self, node) -> str | None:
+        """The name a call calls, seen through the aliases above."""
+        name = _called_name(node)
+        return self.aliases.get(name, name) if isinstance(node.func, ast.Name) else name
+
+    def is_sys_modules(self, node) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr == "modules" and (
+            isinstance(node.value, ast.Name) and node.value.id in self.sys
+            or isinstance(node.value, ast.Attribute) and node.value.attr == "sys")
+
+    def computed_getattr(self, node) -> str | None:
+        """Why a getattr() call is flagged: a name it is given that reaches internals, or one built at run time."""
+        called = self.called(node) if isinstance(node, ast.Call) else None
+        if not (called in _GETATTRS and node.args):
+            return None
+        if called == "attrgetter":
+            obj, names = None, node.args
+        else:
+            obj, names = node.args[0], node.args[1:2]
+        for name in names:
+            text = _folded(name)
+            if text is not None and text.split(".")[-1] in _REACH_STRINGS:
+                return f"calls {called}() for {text}"
+            if isinstance(name, ast.Constant):
+                continue
+            if obj is not None and _root_name(obj) in self.modules | self.gutcourse | self.reached:
+                return f"calls {called}() on {_root_name(obj)} with a computed name"
+            if isinstance(name, (ast.BinOp, ast.JoinedStr, ast.Call)):
+                return f"calls {called}() with a name built at run time"
+        return None
+
+    def reaches(self, node) -> bool:
+        """Whether ``node`` is a step that reaches a module or a namespace by a computed name."""
+        return (isinstance(node, ast.Name) and (node.id in self.reached or node.id in _REACH_NAMES)
+                or isinstance(node, ast.Attribute) and (node.attr in _REACH_ATTRS or self.is_sys_modules(node))
+                or isinstance(node, ast.Call) and (self.called(node) in {"import_module", "__import__", "reload",
+                                                                          "vars"}
+                                                   or self.computed_getattr(node) is not None))
+
+
+def _is_gutcourse_module(name: str) -> bool:
+    """Whether gutcourse.<name> is one of the package's modules (not a function or a constant)."""
+    package = Path(__file__).resolve().parents[1]
+    return (package / f"{name}.py").is_file() or (package / name / "__init__.py").is_file()
+
+
+def _findings(tree, known: _Known | None = None) -> list[str]:
     found = []
+    known = known if known is not None else _Known([tree])
+    roots = _PATCHABLE_ROOTS | known.gutcourse | known.reached
+
+    def through_reach(node) -> bool:
+        # sys.modules[...].x = ..., importlib.import_module(...).x = ..., vars(m)[...] = ...
+        while isinstance(node, (ast.Attribute, ast.Subscript)):
+            node = node.value
+            if known.reaches(node):
+                return True
+        return False
 
     def target(node, verb):
         if isinstance(node, ast.Attribute):
             root = _root_name(node)
-            if root in _PATCHABLE_ROOTS or node.attr in _COMPARISONS or node.attr in _INTERNALS:
+            if root in roots or node.attr in _COMPARISONS or node.attr in _INTERNALS or through_reach(node):
                 found.append(f"{verb} {ast.unparse(node)}")
-        elif isinstance(node, ast.Subscript) and ast.unparse(node.value) in ("sys.modules", "__builtins__"):
+        elif isinstance(node, ast.Subscript) and (ast.unparse(node.value) in ("sys.modules", "__builtins__")
+                                                  or _root_name(node) in roots or through_reach(node)):
             found.append(f"{verb} {ast.unparse(node)}")
         elif isinstance(node, ast.Name) and node.id == "checks":
             found.append(f"{verb} the name checks")
@@ -230,6 +396,8 @@ def _findings(tree) -> list[str]:
             for element in node.elts:
                 target(element, verb)
 
+    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    inner = set()  # the shorter chains inside one already reported (e.tb_frame inside e.tb_frame.f_globals)
     for node in ast.walk(tree):
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
             for t in (node.targets if isinstance(node, ast.Assign) else [node.target]):
@@ -246,23 +414,35 @@ def _findings(tree) -> list[str]:
                     found.append(f"imports something else as checks ({module or alias.name})")
                 if module.split(".")[0] in _RISKY_MODULES or alias.name in _RISKY_MODULES:
                     found.append(f"imports {module or alias.name}")
+                elif module == "sys" and alias.name in ("modules", "_getframe", "setprofile", "settrace"):
+                    found.append(f"imports sys.{alias.name}")
         elif isinstance(node, ast.Call):
-            name = node.func.id if isinstance(node.func, ast.Name) else \
-                node.func.attr if isinstance(node.func, ast.Attribute) else None
-            if name in _RISKY_CALLS:
+            name = known.called(node)
+            if name in _RISKY_CALLS and not (name == "compile" and isinstance(node.func, ast.Attribute)
+                                             and _root_name(node.func) in ("re", "_re", "regex")):
                 found.append(f"calls {name}()")
             elif name in _KERNEL_HOOKS and "get_ipython" in ast.unparse(node.func):
                 found.append(f"changes the kernel with {ast.unparse(node.func)}")
+            elif (why := known.computed_getattr(node)) is not None:
+                found.append(why)
         elif isinstance(node, ast.Name) and node.id == "get_ipython":
             found.append("uses get_ipython()")
+        elif isinstance(node, ast.Name) and node.id in _REACH_NAMES and isinstance(node.ctx, ast.Load) \
+                and id(node) not in called:
+            found.append(f"uses {node.id}")
+        elif isinstance(node, ast.Attribute) and (node.attr in _REACH_ATTRS or known.is_sys_modules(node)) \
+                and not (id(node) in called and node.attr in _RISKY_CALLS) and id(node) not in inner:
+            found.append(f"uses {ast.unparse(node)}")
+            inner.update(id(n) for n in ast.walk(node.value))
         if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
                 "handout" in (alias.name or "") for alias in node.names) or \
                 isinstance(node, ast.ImportFrom) and "handout" in (node.module or "") or \
                 isinstance(node, ast.Attribute) and node.attr == "handout" or \
-                isinstance(node, ast.Constant) and isinstance(node.value, str) and (
-                    "gutcourse.handout" in node.value or node.value.strip() == "handout"):
+                isinstance(node, (ast.Constant, ast.BinOp, ast.JoinedStr, ast.Call)) and _names_handout(_folded(node)):
             # The channel that hands answers to the grader (gutcourse.handout): no answer needs it.
             found.append("reaches gutcourse.handout, which hands answers to the grader")
+    # The clearest finding first: the grader's note shows only the first three.
+    found.sort(key=lambda f: "gutcourse.handout" not in f)
     return list(dict.fromkeys(found))
 
 
@@ -310,13 +490,20 @@ def tampering(nb) -> list[str]:
     """What the student-written code cells of ``nb`` do to the helpers tests rely on."""
     found = []
     helpers = _locked_helpers(nb)
+    student, locked = {}, []
     for index, cell in enumerate(nb.cells):
-        meta = nbgrader_meta(cell)
-        if cell.get("cell_type") != "code" or (meta and meta.get("locked")):
+        if cell.get("cell_type") != "code":
             continue
+        meta = nbgrader_meta(cell)
         tree = _parse(cell.source)
-        if tree is not None:
-            found.extend(f"cell {index + 1} {what}" for what in _findings(tree) + _redefined(tree, helpers))
+        if meta and meta.get("locked"):
+            locked.append(tree)
+        elif tree is not None:
+            student[index] = tree
+    # Names bound in one cell (import sys as s, _h = importlib.import_module(...)) are used in others.
+    known = _Known(student.values(), locked)
+    for index, tree in student.items():
+        found.extend(f"cell {index + 1} {what}" for what in _findings(tree, known) + _redefined(tree, helpers))
     return found
 
 
