@@ -308,6 +308,17 @@ print('TEMPLATE-HUNT', {'others': _others, 'signalled': _signalled, 'sockets': _
         "\nimport importlib\n_h = importlib.import_module('gutcourse.' + 'hand' + 'out')"
         "\n_h._after = lambda args, sent=None: [None] * len(args)")})
 
+    # Red team round 8: a label that stalled a hidden test's regular expression for hours (the
+    # grader cannot interrupt one), and a reply of millions of empty lists (3 GB of the grader's memory).
+    subs["huge_label"] = _insert_after(correct(), "q3_1_plot_crp",
+                                       "ax_crp.set_xlabel('hs-CRP (mg/L) log' + ' ' * 20000)")
+    subs["json_bomb"] = _insert_after(correct(), "q2_2_share_high_crp", (
+        "import importlib\n_h = importlib.import_module('gutcourse.' + 'hand' + 'out')\n"
+        "_fetch = _h.fetch\n"
+        "def _bomb(name, *rest):\n"
+        "    return '{\"ok\":[' + '[],' * 2_000_000 + '[]]}' if name == 'share_high_crp' else _fetch(name, *rest)\n"
+        "_h.fetch = _h._OPERATIONS['fetch'] = _bomb"))
+
     # Issue 12: tricks on checks that run in the student's process. Test cells are judged by the
     # referee, outside the kernel, so each of these scores what its answers (WRONG_Q2_1) score alone.
     for student, code in TRICKS.items():
@@ -873,3 +884,18 @@ def test_hiding_a_change_to_the_input_through_a_built_module_name_is_reported_fo
     """Red team round 8: importlib.import_module('gutcourse.' + 'hand' + 'out') got the point with no note."""
     notes = graded.outcome["hidden_mutation_quiet"].notes
     assert any("tampering" in n and "gutcourse.handout" in n and "_h._after" in n for n in notes), notes
+
+
+def test_a_label_too_long_for_a_tests_pattern_is_graded_as_any_label(graded):
+    """Red team round 8: 2,500 spaces after the units held a worker for 259 s; 20,000 would take days."""
+    scores, result = _cell_scores(graded, "huge_label")
+    assert scores == FULL, {g: c.message for g, c in result.cells.items() if c.message}
+
+
+def test_an_answer_too_large_to_parse_is_refused_before_it_is_parsed(graded):
+    """Red team round 8: a reply of empty lists is small on the wire and huge once parsed by the grader."""
+    scores, result = _cell_scores(graded, "json_bomb")
+    assert scores == _zero("q2_2_test_range", "q2_2_test_value"), scores
+    for test in ("q2_2_test_range", "q2_2_test_value"):
+        assert "too large to read" in result.cells[test].message, result.cells[test].message
+    assert any("tampering" in n and "gutcourse.handout" in n for n in graded.outcome["json_bomb"].notes)
