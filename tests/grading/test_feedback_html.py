@@ -29,7 +29,7 @@ STUDENT = "mallory"
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 MARKERS = ["XSS_ONERROR", "XSS_SCRIPT", "XSS_HREF", "XSS_JS", "XSS_SVG_SCRIPT", "XSS_SVG_ONLOAD",
            "XSS_INLINE_SVG", "XSS_MD_OUT", "XSS_MD_OUT_HREF", "XSS_MD_SCRIPT", "XSS_MD_ONERROR",
-           "XSS_MD_HREF", "XSS_STYLE"]
+           "XSS_MD_HREF", "XSS_STYLE", "XSS_META"]
 
 HTML_OUTPUT = ('<img src=x onerror="window.XSS_ONERROR=1"><script>window.XSS_SCRIPT=1</script>'
                '<a href="javascript:window.XSS_HREF=1">link</a><style>body {content: "XSS_STYLE"}</style>'
@@ -44,6 +44,8 @@ CELLS = [
     'display(Markdown("*md_kept* <script>window.XSS_MD_OUT=1</script> [md](javascript:window.XSS_MD_OUT_HREF=1)"))',
     'import pandas as pd\npd.DataFrame({"kept_column": [11, 22]})',
     f'display({{"image/png": "{PNG}"}}, raw=True)',
+    # Red team round 9: the template writes a picture's width unquoted.
+    f'display({{"image/png": "{PNG}"}}, raw=True, metadata={{"image/png": {{"width": "1 onerror=window.XSS_META=1"}}}})',
     'print("kept_print <b>not bold</b>")',
     'raise ValueError("kept_error")',
 ]

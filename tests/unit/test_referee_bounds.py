@@ -26,3 +26,22 @@ def test_the_largest_hand_out_still_parses():
     referee._check_parse_size(text)
     referee._check_parse_size(text.encode())
     assert len(json.loads(text)["ok"]) > 0
+
+
+def test_only_a_plain_string_literal_from_the_kernel_is_evaluated():
+    """Red team round 9: a student's `__import__` made a reply's text "1+1+1...": gigabytes to parse."""
+    for value in ['{"ok": 1}', "it's", 'a"b', "x\\y\n\t\u00e9\x00"]:
+        assert referee._STRING_REPR.fullmatch(repr(value))
+    for text in ["1+1+1", "'a'+'b'", "'a' 'b'", "('a')", "b'x'", "'a", "'a\nb'", "[1]"]:
+        assert referee._STRING_REPR.fullmatch(text) is None, text
+
+
+def test_feedback_keeps_only_a_pictures_numeric_size_from_output_metadata():
+    """Red team round 9: the template writes width unquoted, so "1 onerror=..." added an event handler."""
+    from gutcourse.grading.feedback import _safe_output_metadata
+
+    assert _safe_output_metadata({"image/png": {"width": "1 onerror=alert(1)", "height": 200},
+                                  "text/html": {"isolated": True}, "tags": ["x"]}) == {"image/png": {"height": 200}}
+    assert _safe_output_metadata({"image/png": {"width": "640", "height": 480.5}}) == \
+        {"image/png": {"width": "640", "height": 480.5}}
+    assert _safe_output_metadata("junk") == {}

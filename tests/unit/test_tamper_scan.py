@@ -172,3 +172,19 @@ def test_findings_on_a_bare_tree_need_no_notebook():
     assert _findings(_parse("import importlib\nm = importlib.import_module(n)\nm.x = 1")) == [
         "imports importlib", "assigns to m.x", "calls import_module()"]
     assert _findings(_parse("x = 1")) == []
+
+
+def test_red_team_round_9_evasions_are_flagged_and_ordinary_getattr_is_not():
+    import nbformat
+
+    from gutcourse.grading.repair import tampering
+
+    def scan(code):
+        return tampering(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)]))
+
+    assert any("_h._after" in f for f in scan(
+        "import gutcourse\n_g = gutcourse\n_n = bytes([104, 97, 110, 100, 111, 117, 116]).decode()\n"
+        "_h = getattr(_g, _n)\n_h._after = lambda args, sent=None: [None] * len(args)"))
+    assert any("defines __import__" in f for f in scan("def __import__(name, *a, **k):\n    return None"))
+    assert any("assigns to __import__" in f for f in scan("__import__ = print"))
+    assert scan("f = getattr(df, stat)\nvalues = f()") == []

@@ -125,6 +125,29 @@ def _markdown_to_html(source: str, attachments=None) -> str:
     return clean_html(MarkdownWithMath(renderer=renderer).render(source))
 
 
+def _safe_output_metadata(metadata) -> dict:
+    """Only a picture's width and height, and only as plain numbers.
+
+    The template writes them into an <img> tag without quotes: ``"1 onerror=..."`` as a width
+    added an event handler (red team round 9). Nothing else of an output's metadata is shown.
+    """
+    kept = {}
+    for mime, value in (metadata.items() if isinstance(metadata, dict) else ()):
+        if isinstance(value, dict):
+            size = {k: v for k, v in value.items() if k in ("width", "height") and _plain_number(v)}
+            if size:
+                kept[mime] = size
+    return kept
+
+
+def _plain_number(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return value == value and abs(value) < 1e6
+    return isinstance(value, str) and re.fullmatch(r"\d{1,6}(\.\d{1,3})?", value) is not None
+
+
 class SanitizeFeedbackHTML(NbGraderPreprocessor):
     """Make every cell's HTML inert before feedback is rendered (see the comment above).
 
@@ -155,6 +178,8 @@ class SanitizeFeedbackHTML(NbGraderPreprocessor):
             cell.source = clean_html(cell.source) if self._within_budget(cell.source) else _as_text(cell.source)
         outputs = []
         for out in cell.get("outputs", []):
+            if "metadata" in out:
+                out["metadata"] = _safe_output_metadata(out["metadata"])
             data = out.get("data")
             if data is not None:
                 if "text/markdown" in data and "text/html" not in data:

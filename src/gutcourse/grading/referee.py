@@ -26,6 +26,7 @@ import functools
 import io
 import json
 import logging
+import re
 import sys
 import threading
 import time
@@ -49,6 +50,10 @@ MAX_COMMAS = 3_000_000
 #: Longest message a test cell's error output shows (the kernel's own errors are cut at 2,000 characters too).
 MAX_MESSAGE = 2000
 _BUILTINS = frozenset(dir(builtins))
+
+
+#: One Python string literal on one line, as repr() writes a str: quotes, characters, escapes.
+_STRING_REPR = re.compile(r"'(?:[^'\\\n]++|\\.)*+'|\"(?:[^\"\\\n]++|\\.)*+\"")
 
 
 class _TooManyObjects(ValueError):
@@ -243,7 +248,11 @@ class KernelLink:
             raise handout.HandoutError("the kernel's answer was not text")
         try:
             if not direct_reply:
-                text = ast.literal_eval(text)  # a string's repr, as IPython shows a value
+                # A string's repr, as IPython shows a value; anything else is refused unparsed (a student's
+                # own `__import__` made it "1+1+1...", which takes gigabytes to parse; red team round 9).
+                if _STRING_REPR.fullmatch(text) is None:
+                    raise ValueError
+                text = ast.literal_eval(text)
                 if not isinstance(text, str):
                     raise ValueError
             _check_parse_size(text)

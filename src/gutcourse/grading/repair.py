@@ -206,6 +206,8 @@ _REACH_NAMES = {"__builtins__", "__import__", "__loader__", "__spec__", "import_
 # Names a student could reach through getattr(obj, "...") as well as by writing them.
 _REACH_STRINGS = _REACH_ATTRS | _INTERNALS | {"modules", "import_module", "handout", "__code__"}
 _GETATTRS = {"getattr", "attrgetter"}
+# Names a student's cell must not define: the grader's requests may go through them.
+_SHADOWED = {"__import__", "__builtins__", "gutcourse"}
 
 
 def _root_name(node) -> str | None:
@@ -297,6 +299,9 @@ class _Known:
                         name = value.id if isinstance(value, ast.Name) else value.attr
                         if name in _RISKY_CALLS | _GETATTRS:
                             self.aliases.update((t.id, name) for t in node.targets if isinstance(t, ast.Name))
+        for names, value in bindings:  # _h = getattr(_g, _n): what it got may be a module (red team round 9)
+            if isinstance(value, ast.Call) and self.computed_getattr(value, any_name=True) is not None:
+                self.reached |= names
         changed = bool(self.reached) or any(self._reaches_in(value) for _, value in bindings)
         while changed:  # a name bound to what reached a module, or to an alias of one (_h2 = _h)
             changed = False
@@ -333,8 +338,11 @@ class _Known:
             isinstance(node.value, ast.Name) and node.value.id in self.sys
             or isinstance(node.value, ast.Attribute) and node.value.attr == "sys")
 
-    def computed_getattr(self, node) -> str | None:
-        """Why a getattr() call is flagged: a name it is given that reaches internals, or one built at run time."""
+    def computed_getattr(self, node, any_name: bool = False) -> str | None:
+        """Why a getattr() call is flagged: a name it is given that reaches internals, or one built at run time.
+
+        ``any_name``: also a plain variable as the name, on any object (what such a call returns may be a
+        module: ``_g = gutcourse; _h = getattr(_g, name)``)."""
         called = self.called(node) if isinstance(node, ast.Call) else None
         if not (called in _GETATTRS and node.args):
             return None
@@ -352,6 +360,8 @@ class _Known:
                 return f"calls {called}() on {_root_name(obj)} with a computed name"
             if isinstance(name, (ast.BinOp, ast.JoinedStr, ast.Call)):
                 return f"calls {called}() with a name built at run time"
+            if any_name:
+                return f"calls {called}() with a name computed at run time"
         return None
 
     def reaches(self, node) -> bool:
@@ -392,6 +402,8 @@ def _findings(tree, known: _Known | None = None) -> list[str]:
             found.append(f"{verb} {ast.unparse(node)}")
         elif isinstance(node, ast.Name) and node.id == "checks":
             found.append(f"{verb} the name checks")
+        elif isinstance(node, ast.Name) and node.id in _SHADOWED:
+            found.append(f"{verb} {node.id}")
         elif isinstance(node, (ast.Tuple, ast.List)):
             for element in node.elts:
                 target(element, verb)
@@ -407,6 +419,9 @@ def _findings(tree, known: _Known | None = None) -> list[str]:
                 target(t, "deletes")
         elif isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == "checks":
             found.append("defines its own checks")
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in _SHADOWED:
+            # The grader's requests may name these in the student's namespace (red team round 9).
+            found.append(f"defines {node.name}")
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             for alias in node.names:
                 module = (node.module or "") if isinstance(node, ast.ImportFrom) else alias.name
