@@ -188,3 +188,18 @@ def test_red_team_round_9_evasions_are_flagged_and_ordinary_getattr_is_not():
     assert any("defines __import__" in f for f in scan("def __import__(name, *a, **k):\n    return None"))
     assert any("assigns to __import__" in f for f in scan("__import__ = print"))
     assert scan("f = getattr(df, stat)\nvalues = f()") == []
+
+
+def test_a_long_chain_of_aliases_is_followed_in_one_pass():
+    """Red team round 9: following aliases to a fixed point took 27 s of CPU for a chain of 4,000 lines."""
+    import time
+
+    import nbformat
+
+    from gutcourse.grading.repair import tampering
+
+    code = "\n".join(f"a{i} = a{i + 1}" for i in range(6000)) + "\na6000 = getattr(x, y)\na0._after = None\n"
+    started = time.process_time()
+    found = tampering(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)]))
+    assert "cell 1 assigns to a0._after" in found
+    assert time.process_time() - started < 30  # about 0.3 s; the fixed-point loop took minutes

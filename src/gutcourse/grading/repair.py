@@ -302,13 +302,23 @@ class _Known:
         for names, value in bindings:  # _h = getattr(_g, _n): what it got may be a module (red team round 9)
             if isinstance(value, ast.Call) and self.computed_getattr(value, any_name=True) is not None:
                 self.reached |= names
-        changed = bool(self.reached) or any(self._reaches_in(value) for _, value in bindings)
-        while changed:  # a name bound to what reached a module, or to an alias of one (_h2 = _h)
-            changed = False
-            for names, value in bindings:
-                if not names <= self.reached and self._reaches_in(value):
-                    self.reached |= names
-                    changed = True
+        # A name bound to what reached a module, or to anything that mentions such a name (_h2 = _h),
+        # spread along the bindings once each: a loop to a fixed point took time growing with the
+        # square of a chain of assignments (27 s for 4,000 lines; red team round 9).
+        readers: dict[str, list[int]] = {}
+        for index, (_, value) in enumerate(bindings):
+            for name in {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}:
+                readers.setdefault(name, []).append(index)
+        spread = list(self.reached)
+        for names, value in bindings:
+            if not names <= self.reached and self._reaches_in(value):
+                spread += names - self.reached
+                self.reached |= names
+        while spread:
+            for index in readers.get(spread.pop(), ()):
+                new = bindings[index][0] - self.reached
+                self.reached |= new
+                spread += new
 
     @staticmethod
     def _binding(node):
