@@ -9,10 +9,10 @@ Each name is imported from its module when it is first used (PEP 562): importing
 takes about a second, and ``gutcourse check`` starts its kernel template before that.
 """
 
-import importlib
 import sys
 import types
 
+from ._lazy import exports
 from ._lazy_iri import install as _defer_slow_import
 
 _defer_slow_import()  # before anything imports nbformat (and so jsonschema)
@@ -48,18 +48,7 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = exports(__name__, _EXPORTS)
 
 
 class _Package(types.ModuleType):

@@ -39,7 +39,7 @@ modules, tests or ``nbgrader_config.py`` use is importable from here
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import exports
 
 #: Each name and the module (in this package) that defines it; imported when first used (PEP 562),
 #: so that the kernel template can start before ``execute`` and ``kernels`` import nbgrader and
@@ -59,15 +59,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = exports(__name__, _EXPORTS)
