@@ -155,15 +155,17 @@ class SanitizeFeedbackHTML(NbGraderPreprocessor):
     after that is shown as text, so that no submission keeps the feedback run for long.
     """
 
+    _tags_left = 10 * _MAX_TAGS  # what is left of the notebook's budget (reset for each notebook)
+
     def preprocess(self, nb, resources):
         self._tags_left = 10 * _MAX_TAGS
         return super().preprocess(nb, resources)
 
     def _within_budget(self, text: str) -> bool:
         tags = text.count("<")
-        if tags > getattr(self, "_tags_left", 10 * _MAX_TAGS):
+        if tags > self._tags_left:
             return False
-        self._tags_left = getattr(self, "_tags_left", 10 * _MAX_TAGS) - tags
+        self._tags_left -= tags
         return True
 
     def preprocess_cell(self, cell, resources, cell_index):
