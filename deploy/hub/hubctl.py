@@ -185,8 +185,12 @@ def build_venv(venv: Path) -> Path:
              "-w", str(wheels), clean])
     wheel = next(wheels.glob("gutcourse-*.whl"))
     constraints = _constraints_for(str(venv / "bin" / "python"), root / "constraints-hub.txt")
-    run([*pip, "install", "-c", str(constraints), "--force-reinstall", "--no-deps", str(wheel)])
-    run([*pip, "install", "-c", str(constraints), str(wheel), JUPYTERHUB])
+    run([*pip, "install", "--no-compile", "-c", str(constraints), "--force-reinstall", "--no-deps", str(wheel)])
+    run([*pip, "install", "--no-compile", "-c", str(constraints), str(wheel), JUPYTERHUB])
+    # Students cannot write bytecode into this venv: compile it now, on every core (pip uses one).
+    # A file that does not compile (a template, an old test) is skipped, as pip would skip it.
+    subprocess.run([str(venv / "bin" / "python"), "-m", "compileall", "-q", "-j", "0", str(venv / "lib")],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     stamp.write_text(want, encoding="utf-8")
     return venv
 
