@@ -53,7 +53,8 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
-    "nbgrader.preprocessors.SaveAutoGrades",
+    # nbgrader's SaveAutoGrades, committing a notebook's grades together (gutcourse/grading/savegrades.py).
+    "gutcourse.grading.savegrades.SaveAutoGradesOnce",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]

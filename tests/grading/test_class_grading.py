@@ -88,6 +88,31 @@ def test_parallel_grades_equal_sequential_nbgrader_and_broken_one_is_reported(re
     assert scores(load_config(course_root=parallel), good) == scores(seq_config, good)
 
 
+def _grades_and_comments(config, students):
+    """Every grade and comment row of ``students``, as nbgrader keeps them."""
+    rows = {}
+    with Gradebook(config.CourseDirectory.db_url) as gb:
+        for student in students:
+            nb = gb.find_submission_notebook(A, A, student)
+            rows[student] = ({g.name: (g.auto_score, g.manual_score, g.needs_manual_grade) for g in nb.grades},
+                             {c.name: (c.auto_comment, c.manual_comment) for c in nb.comments})
+    return rows
+
+
+def test_grades_saved_in_one_commit_equal_nbgrader_saving_each_cell(released, graded):
+    """The course saves a notebook's grades in one commit (savegrades.py); nbgrader's SaveAutoGrades, one per cell."""
+    course, plan = released
+    ours = load_config(course_root=graded[0])
+    students = [s for s, o in graded[1].items() if o.status == "graded"][:4]
+    nbgraders = load_config(course_root=copy_course(course, course.parent / "nbgraders-saving"))
+    steps = nbgraders.Autograde.autograde_preprocessors
+    assert "gutcourse.grading.savegrades.SaveAutoGradesOnce" in steps
+    nbgraders.Autograde.autograde_preprocessors = [
+        "nbgrader.preprocessors.SaveAutoGrades" if p.endswith("SaveAutoGradesOnce") else p for p in steps]
+    autograde(nbgraders, A, students)
+    assert _grades_and_comments(nbgraders, students) == _grades_and_comments(ours, students)
+
+
 def test_rerun_skips_unchanged_and_regrades_changed_keeping_manual_grades(released, tmp_path):
     # Graded here, not copied from `graded`: a run regrades what was graded into another gradebook.
     course = copy_course(released[0], tmp_path / "course")
