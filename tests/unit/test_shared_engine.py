@@ -60,3 +60,32 @@ def test_gradebooks_in_a_worker_share_one_engine_and_see_each_others_writes(tmp_
     # The tables were checked once per engine: for the first URL (already checked on its first
     # open) and for the second, never again after.
     assert done.stdout.split() == ["OK", "2"], done.stdout
+
+
+def test_installed_for_a_block_gives_nbgrader_its_own_ways_back(tmp_path):
+    """Verification shares engines only while it grades; after the block a deleted gradebook is made again."""
+    code = textwrap.dedent(f"""
+        import os, warnings
+        warnings.filterwarnings("ignore")
+        import nbgrader.api as api
+        from nbgrader.api import Gradebook
+        from gutcourse.grading._shared_engine import installed, _engines
+
+        own = (api.create_engine, api.inspect, api.Base.metadata.create_all)
+        url = "sqlite:///{tmp_path}/gradebook.db"
+        with installed():
+            with Gradebook(url) as gb:
+                gb.add_student("s1")
+                first = gb.engine
+            with Gradebook(url) as gb:
+                assert gb.engine is first and [s.id for s in gb.students] == ["s1"]
+        assert (api.create_engine, api.inspect, api.Base.metadata.create_all) == own
+        assert "create_all" not in vars(api.Base.metadata) and _engines == {{}}
+        os.remove("{tmp_path}/gradebook.db")  # the same URL, a new database: its tables are made again
+        with Gradebook(url) as gb:
+            assert gb.engine is not first and gb.students == []
+        print("OK")
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["OK"], done.stdout

@@ -10,11 +10,16 @@ course's gradebook for the length of one run) makes ``Gradebook(url)`` in this p
 reuse one engine per URL, and check the tables once per engine. A gradebook still
 closes as before (its session ends and its engine's pooled connections are closed):
 nothing stays open between two gradebooks but the compiled queries.
+
+:func:`installed` does the same for the length of a block (a verification, which grades
+its own throwaway course in the caller's process), then gives nbgrader its own ways back
+and disposes of the engines made in the block.
 """
 
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 _engines: dict[tuple, object] = {}
 _checked: set[int] = set()
@@ -62,3 +67,29 @@ def install() -> None:
     api.create_engine = shared_engine
     api.inspect = inspect_once
     metadata.create_all = create_all_once
+
+
+@contextmanager
+def installed():
+    """:func:`install` for the length of a ``with`` block; nothing changes if it is already installed."""
+    import nbgrader.api as api
+
+    if getattr(api.create_engine, "_gutcourse_shared", False):
+        yield
+        return
+    metadata = api.Base.metadata
+    before = (api.create_engine, api.inspect, metadata.__dict__.get("create_all"))
+    known = set(_engines)
+    install()
+    try:
+        yield
+    finally:
+        api.create_engine, api.inspect = before[0], before[1]
+        if before[2] is None:
+            del metadata.create_all  # the class's own method again
+        else:
+            metadata.create_all = before[2]
+        for key in [k for k in _engines if k not in known]:
+            engine = _engines.pop(key)
+            _checked.discard(id(engine))
+            engine.dispose()

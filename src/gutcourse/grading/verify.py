@@ -35,6 +35,7 @@ import nbformat
 
 from ._cellnames import cell_names as _names
 from ._course import course_path, course_root, load_config
+from ._shared_engine import installed
 from ._notebooks import (fill_answers, grade_id, is_answer, is_autograded_answer,
                          is_test, nbgrader_meta, question_of)
 from .autograde import autograde, submit
@@ -242,7 +243,8 @@ def _throwaway_gradebook(path: Path):
 
     event.listen(Engine, "connect", on_connect)
     try:
-        yield
+        with installed():  # and its gradebooks share one engine, as a grading worker's do (_shared_engine.py)
+            yield
     finally:
         event.remove(Engine, "connect", on_connect)
 
