@@ -20,6 +20,7 @@ from gutcourse.grading import (autograde, check_notebook, generate_feedback, gra
                                read_result, release, simulate_class)
 from gutcourse.grading._notebooks import fill_answers, grade_id
 from gutcourse.grading.learner_check import format_check
+from gutcourse.grading.savegrades import SaveAutoGradesOnce
 
 from .conftest import REPO, make_course, run_cli
 
@@ -111,6 +112,31 @@ def test_grades_saved_in_one_commit_equal_nbgrader_saving_each_cell(released, gr
         "nbgrader.preprocessors.SaveAutoGrades" if p.endswith("SaveAutoGradesOnce") else p for p in steps]
     autograde(nbgraders, A, students)
     assert _grades_and_comments(nbgraders, students) == _grades_and_comments(ours, students)
+
+
+class _FailsAtTheFourthGrade(SaveAutoGradesOnce):
+    """Saving fails half-way (as a database error would) for student003 only."""
+
+    def _add_score(self, cell, resources):
+        self.seen = getattr(self, "seen", 0) + 1
+        if self.student_id == "student003" and self.seen == 4:
+            raise RuntimeError("the database went away")
+        super()._add_score(cell, resources)
+
+
+def test_a_save_that_fails_half_way_saves_nothing_of_that_notebook(released, graded):
+    """One commit per notebook: a failure leaves none of its grades, and the next student is saved."""
+    course, _ = released
+    config = load_config(course_root=copy_course(course, course.parent / "save-fails"))
+    config.Autograde.autograde_preprocessors = [
+        _FailsAtTheFourthGrade if p.endswith("SaveAutoGradesOnce") else p
+        for p in config.Autograde.autograde_preprocessors]
+    good = [s for s, o in graded[1].items() if o.status == "graded" and s != "student003"][0]
+    results = autograde(config, A, ["student003", good])
+    assert results["student003"].error and not results[good].error
+    rows = _grades_and_comments(config, ["student003", good])
+    assert all(auto is None for auto, _, _ in rows["student003"][0].values())
+    assert rows[good] == _grades_and_comments(load_config(course_root=graded[0]), [good])[good]
 
 
 def test_rerun_skips_unchanged_and_regrades_changed_keeping_manual_grades(released, tmp_path):

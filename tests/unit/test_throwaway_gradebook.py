@@ -23,3 +23,15 @@ def test_only_the_verification_gradebook_and_only_while_it_runs(tmp_path):
         assert _synchronous(ours) == OFF
         assert _synchronous(other) == FULL
     assert _synchronous(ours) == FULL
+
+
+def test_verification_refuses_a_folder_that_already_holds_a_gradebook(tmp_path):
+    """Never grade the fake students `solution` and `blank` into a course that is already there."""
+    import pytest
+
+    from gutcourse.grading.verify import verify_assignment
+
+    (tmp_path / "course").mkdir()
+    (tmp_path / "course" / "gradebook.db").write_bytes(b"")
+    with pytest.raises(ValueError, match="already exists"):
+        verify_assignment("ps0_orientation", workdir=tmp_path)

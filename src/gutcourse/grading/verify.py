@@ -214,7 +214,10 @@ def verify_assignment(assignment: str, source_root: str | Path | None = None,
         with tempfile.TemporaryDirectory(prefix=f"verify-{assignment}-") as tmp, \
                 _throwaway_gradebook(Path(tmp) / "course" / "gradebook.db"):
             return _verify(assignment, source_root, bank, alternatives, Path(tmp))
-    with _throwaway_gradebook(Path(workdir) / "course" / "gradebook.db"):
+    gradebook = Path(workdir) / "course" / "gradebook.db"
+    if gradebook.exists():  # a course already there (perhaps a real one): never grade into it
+        raise ValueError(f"{gradebook} already exists: verification needs a folder of its own")
+    with _throwaway_gradebook(gradebook):
         return _verify(assignment, source_root, bank, alternatives, Path(workdir))
 
 
