@@ -35,9 +35,9 @@ import nbformat
 
 from ._cellnames import cell_names as _names
 from ._course import course_path, course_root, load_config
-from ._shared_engine import installed
 from ._notebooks import (fill_answers, grade_id, is_answer, is_autograded_answer,
                          is_test, nbgrader_meta, question_of)
+from ._shared_engine import installed
 from .autograde import autograde, submit
 from .bank import Misconception, load_alternatives, load_bank
 from .release import ReleaseError, release
@@ -226,9 +226,10 @@ def _throwaway_gradebook(path: Path):
     """SQLite does not wait for the disk at each commit to the verification's own gradebook.
 
     That gradebook lives in a temporary folder and is read back in the same process, so a
-    power cut could cost nothing worth keeping. nbgrader commits about 70 times per graded
-    notebook; on a busy machine each wait for the disk took about 6 ms (0.4 s per notebook).
-    Every other database, a course's real gradebook included, keeps SQLite's defaults.
+    power cut could cost nothing worth keeping. Autograding still commits several times per
+    notebook (nbgrader's steps before the grades are saved); on a busy machine each wait for
+    the disk took about 6 ms. Every other database, a course's real gradebook included, keeps
+    SQLite's defaults.
     """
     import os
     import sqlite3
