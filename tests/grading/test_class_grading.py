@@ -102,7 +102,7 @@ def _grades_and_comments(config, students):
 
 def test_grades_saved_in_one_commit_equal_nbgrader_saving_each_cell(released, graded):
     """The course saves a notebook's grades in one commit (savegrades.py); nbgrader's SaveAutoGrades, one per cell."""
-    course, plan = released
+    course, _ = released
     ours = load_config(course_root=graded[0])
     students = [s for s, o in graded[1].items() if o.status == "graded"][:4]
     nbgraders = load_config(course_root=copy_course(course, course.parent / "nbgraders-saving"))
@@ -117,8 +117,10 @@ def test_grades_saved_in_one_commit_equal_nbgrader_saving_each_cell(released, gr
 class _FailsAtTheFourthGrade(SaveAutoGradesOnce):
     """Saving fails half-way (as a database error would) for student003 only."""
 
+    seen = 0  # grades this preprocessor has saved
+
     def _add_score(self, cell, resources):
-        self.seen = getattr(self, "seen", 0) + 1
+        self.seen += 1
         if self.student_id == "student003" and self.seen == 4:
             raise RuntimeError("the database went away")
         super()._add_score(cell, resources)
